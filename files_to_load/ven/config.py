@@ -1,0 +1,183 @@
+# Configuration: documented defaults merged with the user's device file.
+#
+# config/default.json (from configs/ in the repo) is both the defaults and the
+# schema: every key a device file may set exists there with a value of the
+# right type. config/device.json holds the user's settings and secrets and
+# overrides the defaults key by key. Each entry of "outputs" is merged over
+# "channel_defaults". Anything unknown, mistyped or out of range raises
+# ConfigError naming the file, the key and the fix, before anything starts.
+# Device-independent: takes plain dicts, the only I/O is load().
+#
+#   cfg = config.load()                     # on the device
+#   cfg = config.merge(defaults, device)    # in tests
+
+import json
+
+DEFAULTS_PATH = "config/default.json"
+DEVICE_PATH = "config/device.json"
+
+# Pins the ESP32-POE leaves free for PWM (HARDWARE.md): others are strapping
+# pins, the Ethernet PHY, the SD card or input-only.
+PWM_PINS = (4, 13, 14, 16, 32, 33)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+INTERFACES = ("ethernet", "wifi")
+SCHEMES = ("http", "https")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _type_name(v):
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, (int, float)):
+        return "a number" if isinstance(v, float) else "an integer"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    return "null"
+
+
+def _same_type(default, value):
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return type(default) is type(value)
+
+
+def _distance(a, b):
+    # Levenshtein distance, small strings only: for "did you mean" hints.
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+        prev = cur
+    return prev[len(b)]
+
+
+def _unknown_key(source, path, key, known):
+    best = None
+    for k in known:
+        d = _distance(key.lower(), k.lower())
+        if d <= max(2, len(k) // 3) and (best is None or d < best[0]):
+            best = (d, k)
+    where = path + key
+    hint = ("did you mean '%s%s'?" % (path, best[1])) if best else (
+        "valid keys here: %s" % ", ".join(sorted(known)))
+    return ConfigError("%s: unknown key '%s'; %s" % (source, where, hint))
+
+
+def _merge_dict(defaults, override, source, path):
+    out = {}
+    for k in defaults:
+        out[k] = defaults[k]
+    for k in override:
+        if k not in defaults:
+            raise _unknown_key(source, path, k, defaults)
+        d = defaults[k]
+        v = override[k]
+        if not _same_type(d, v):
+            raise ConfigError("%s: key '%s%s' must be %s, got %s (%r)" % (
+                source, path, k, _type_name(d), _type_name(v), v))
+        if isinstance(d, dict):
+            v = _merge_dict(d, v, source, path + k + ".")
+        out[k] = v
+    return out
+
+
+def merge(defaults, device, source=DEVICE_PATH):
+    """Defaults overridden by the device dict; validated. Returns a new dict."""
+    if not isinstance(device, dict):
+        raise ConfigError("%s: must hold a JSON object, got %s" % (source, _type_name(device)))
+    cfg = _merge_dict(defaults, device, source, "")
+    channel_defaults = defaults["channel_defaults"]
+    outputs = []
+    for i, ch in enumerate(cfg["outputs"]):
+        where = "outputs[%d]." % i
+        if not isinstance(ch, dict):
+            raise ConfigError("%s: '%s' must be an object like %s" % (source, where[:-1], '{"name": "load1", "pin": 4}'))
+        outputs.append(_merge_dict(channel_defaults, ch, source, where))
+    cfg["outputs"] = outputs
+    check(cfg, source)
+    return cfg
+
+
+def _require(cond, source, key, fix):
+    if not cond:
+        raise ConfigError("%s: key '%s' %s" % (source, key, fix))
+
+
+def check(cfg, source=DEVICE_PATH):
+    """Range and consistency checks that types alone cannot express."""
+    net = cfg["network"]
+    _require(net["interface"] in INTERFACES, source, "network.interface",
+             "must be one of %s, got %r" % (", ".join(INTERFACES), net["interface"]))
+    if net["interface"] == "wifi":
+        _require(net["wifi_ssid"] != "", source, "network.wifi_ssid",
+                 "must be set when network.interface is \"wifi\" (put it in %s)" % DEVICE_PATH)
+    _require(net["connect_timeout_s"] > 0, source, "network.connect_timeout_s", "must be > 0")
+    vtn = cfg["vtn"]
+    if vtn["url"]:
+        _require(vtn["url"].startswith("http://") or vtn["url"].startswith("https://"), source,
+                 "vtn.url", "must start with http:// or https:// (or be \"\" to discover the VTN), got %r" % vtn["url"])
+    _require(vtn["default_scheme"] in SCHEMES, source, "vtn.default_scheme", "must be \"http\" or \"https\"")
+    _require(vtn["service"].startswith("_") and vtn["service"].count(".") == 1, source, "vtn.service",
+             "must look like \"_openadr3._tcp\", got %r" % vtn["service"])
+    for key in ("discovery_timeout_s", "poll_interval_s", "http_timeout_s", "retry_max_s"):
+        _require(vtn[key] > 0, source, "vtn." + key, "must be > 0")
+    _require(vtn["max_body_bytes"] >= 1024, source, "vtn.max_body_bytes", "must be at least 1024")
+    for name in vtn["program_names"]:
+        _require(isinstance(name, str) and name, source, "vtn.program_names", "must be a list of non-empty strings")
+    _require(cfg["log_level"] in LOG_LEVELS, source, "log_level",
+             "must be one of %s, got %r" % (", ".join(LOG_LEVELS), cfg["log_level"]))
+    _require(cfg["button"]["poll_ms"] > 0 and cfg["button"]["poll_ms"] <= 100, source, "button.poll_ms",
+             "must be 1..100 so a press is seen within 100 ms")
+    names = []
+    pins = []
+    for i, ch in enumerate(cfg["outputs"]):
+        where = "outputs[%d]." % i
+        _require(ch["name"] != "" and ch["name"] not in names, source, where + "name",
+                 "must be a unique, non-empty channel name")
+        _require(ch["pin"] in PWM_PINS and ch["pin"] not in pins, source, where + "pin",
+                 "must be a free ESP32-POE GPIO (one of %s) used by one channel only, got %r" % (
+                     ", ".join([str(p) for p in PWM_PINS]), ch["pin"]))
+        _require(1 <= ch["freq_hz"] <= 40000000, source, where + "freq_hz", "must be 1..40000000")
+        _require(ch["price_high"] != ch["price_low"], source, where + "price_high",
+                 "must differ from price_low (the mapping needs a range)")
+        for k in ("duty_at_low", "duty_at_high", "failsafe_duty"):
+            _require(0 <= ch[k] <= 65535, source, where + k, "must be 0..65535 (duty_u16)")
+        _require(ch["payload_type"] != "", source, where + "payload_type", "must name a payload type, e.g. \"PRICE\"")
+        names.append(ch["name"])
+        pins.append(ch["pin"])
+
+
+def _read_json(path, required):
+    try:
+        f = open(path)
+    except OSError:
+        if required:
+            raise ConfigError("%s: missing; upload configs/default.json to the device as %s" % (path, path))
+        return None
+    try:
+        return json.load(f)
+    except ValueError as e:
+        raise ConfigError("%s: not valid JSON (%s); check commas and quotes" % (path, e))
+    finally:
+        f.close()
+
+
+def load(defaults_path=DEFAULTS_PATH, device_path=DEVICE_PATH):
+    """Read and validate the configuration; a missing device file means defaults only."""
+    defaults = _read_json(defaults_path, True)
+    device = _read_json(device_path, False)
+    if device is None:
+        device = {}
+        device_path = defaults_path
+    return merge(defaults, device, device_path)

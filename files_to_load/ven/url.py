@@ -1,0 +1,76 @@
+# Splitting and joining the http(s) URLs of a VTN (device-independent).
+
+
+class URLError(ValueError):
+    pass
+
+
+def split_url(url):
+    """'http://host:8080/a/b?x=1' -> ('http', 'host', 8080, '/a/b?x=1')."""
+    if not isinstance(url, str):
+        raise URLError("URL must be a string, got %r" % (url,))
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in ("http", "https"):
+        raise URLError("not an http(s) URL: %r" % url)
+    slash = rest.find("/")
+    if slash < 0:
+        hostport, path = rest, "/"
+    else:
+        hostport, path = rest[:slash], rest[slash:]
+    if "@" in hostport:
+        raise URLError("credentials in URLs are not supported: %r" % url)
+    port = 443 if scheme == "https" else 80
+    host = hostport
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise URLError("bad IPv6 host in %r" % url)
+        host = hostport[1:end]
+        tail = hostport[end + 1:]
+        if tail.startswith(":") and tail[1:]:
+            port = _port(tail[1:], url)
+    elif ":" in hostport:
+        host, _, p = hostport.rpartition(":")
+        port = _port(p, url)
+    if not host:
+        raise URLError("no host in %r" % url)
+    return scheme, host, port, path
+
+
+def _port(text, url):
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise URLError("bad port in %r" % url)
+    return int(text)
+
+
+def make_base_url(scheme, host, port, base_path):
+    """Base URL with exactly one slash between parts and none at the end."""
+    host = host.rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = "[" + host + "]"
+    default = 443 if scheme == "https" else 80
+    out = "%s://%s" % (scheme, host)
+    if port != default:
+        out += ":%d" % port
+    path = (base_path or "").strip("/")
+    if path:
+        out += "/" + path
+    return out
+
+
+def join(base_url, path):
+    """Join a base URL and an API path ('/events') with exactly one slash."""
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def quote(text):
+    """Percent-encode a query value (RFC 3986 unreserved characters stay)."""
+    out = []
+    for b in str(text).encode("utf-8"):
+        c = chr(b)
+        if c.isalpha() and b < 128 or c.isdigit() or c in "-._~":
+            out.append(c)
+        else:
+            out.append("%%%02X" % b)
+    return "".join(out)

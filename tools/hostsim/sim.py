@@ -1,0 +1,108 @@
+"""Install the MicroPython stand-ins and run the firmware like the board does."""
+import asyncio
+import builtins
+import json
+import logging
+import os
+import runpy
+import shutil
+import sys
+import time
+import typing
+
+from tools.hostsim import clock, machine, micropython, network, ntptime
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIRMWARE = os.path.join(REPO, "files_to_load")
+DEVICE_LIB = os.path.join(REPO, "build", "device_lib")
+DEFAULTS = os.path.join(REPO, "configs", "default.json")
+
+# MicroPython's ticks wrap at 2**30 ms on every port.
+TICKS_PERIOD = 1 << 30
+_TICKS_MAX = TICKS_PERIOD - 1
+_TICKS_HALF = TICKS_PERIOD // 2
+
+
+def ticks_ms():
+    return int(time.monotonic() * 1000) & _TICKS_MAX
+
+
+def ticks_us():
+    return int(time.monotonic() * 1000000) & _TICKS_MAX
+
+
+def ticks_add(ticks, delta):
+    return (ticks + delta) & _TICKS_MAX
+
+
+def ticks_diff(a, b):
+    return ((a - b + _TICKS_HALF) & _TICKS_MAX) - _TICKS_HALF
+
+
+async def _sleep_ms(ms):
+    await asyncio.sleep(ms / 1000)
+
+
+def install(ip):
+    """Make `import machine` etc. resolve to the stand-ins, as on the board."""
+    sys.modules["machine"] = machine
+    sys.modules["network"] = network
+    sys.modules["ntptime"] = ntptime
+    sys.modules["micropython"] = micropython
+    # micropython-mdns imports `uasyncio` and sleeps with sleep_ms.
+    asyncio.sleep_ms = _sleep_ms
+    sys.modules["uasyncio"] = asyncio
+    time.ticks_ms = ticks_ms
+    time.ticks_us = ticks_us
+    time.ticks_add = ticks_add
+    time.ticks_diff = ticks_diff
+    # micropython-mdns evaluates some typing names in annotations at import time.
+    for name in ("List", "Dict", "Optional", "Iterable", "Callable", "Awaitable",
+                 "Tuple", "Union", "Set", "Any"):
+        setattr(builtins, name, getattr(typing, name))
+    network.set_address(ip)
+    for path in (DEVICE_LIB, FIRMWARE):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    clock.reset()
+
+
+def make_flash(flash_dir, device_config):
+    """A device filesystem root: config/default.json and the user's config/device.json."""
+    os.makedirs(os.path.join(flash_dir, "config"), exist_ok=True)
+    shutil.copyfile(DEFAULTS, os.path.join(flash_dir, "config", "default.json"))
+    if device_config:
+        shutil.copyfile(device_config, os.path.join(flash_dir, "config", "device.json"))
+
+
+class OutputRecorder(logging.Handler):
+    """Turns the firmware's output-change log records into JSON lines.
+
+    The duty written is read back from the PWM stand-in, so a line says what
+    the pin really does, not what the firmware meant to do.
+    """
+
+    def __init__(self, stream, pins_by_channel):
+        super().__init__(logging.DEBUG)
+        self.stream = stream
+        self.pins = pins_by_channel
+        self.mismatches = 0
+
+    def emit(self, record):
+        args = record.args
+        if not isinstance(args, tuple) or len(args) != 3:
+            return
+        name, price, duty = args
+        pwm = machine.PWMS.get(self.pins.get(name))
+        real = pwm.duty_u16() if pwm is not None else None
+        if real != duty:
+            self.mismatches += 1
+        line = {"t": round(time.time(), 3), "channel": name, "duty_u16": real, "price": price}
+        self.stream.write(json.dumps(line) + "\n")
+        self.stream.flush()
+
+
+def run_firmware():
+    """boot.py then main.py, from the device filesystem root (the cwd)."""
+    runpy.run_path(os.path.join(FIRMWARE, "boot.py"), run_name="__main__")
+    runpy.run_path(os.path.join(FIRMWARE, "main.py"), run_name="__main__")
