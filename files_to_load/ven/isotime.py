@@ -147,6 +147,7 @@ def parse_duration(s):
     in_time = False
     num = ""
     seen = False
+    time_seen = False
     for c in s[1:]:
         if c.isdigit() or c in ".,":
             num += c
@@ -172,7 +173,8 @@ def parse_duration(s):
         total += value * units[c]
         num = ""
         seen = True
-    if num or not seen:
+        time_seen = in_time
+    if num or not seen or (in_time and not time_seen):
         raise TimeFormatError("bad duration %r" % s)
     if years >= 9999:
         return INFINITE if sign > 0 else -INFINITE

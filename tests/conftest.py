@@ -1,0 +1,28 @@
+"""Test session set-up.
+
+The whole pytest process moves into a private user + network namespace before
+any test runs (tools.netns), so every socket a test opens, multicast included,
+can only reach a fresh loopback: nothing goes to the machine's real
+interfaces. Where the kernel forbids user namespaces, tests that need the
+network skip with the reason (`needs_netns`).
+"""
+import os
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "build", "device_lib"))
+sys.path.insert(0, os.path.join(REPO, "files_to_load"))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from tools import netns  # noqa: E402
+
+NETNS_ERROR = None
+try:
+    netns.enter()
+except netns.NamespaceUnavailable as e:
+    NETNS_ERROR = str(e)
+
+needs_netns = pytest.mark.skipif(NETNS_ERROR is not None, reason="private network namespace unavailable: %s" % NETNS_ERROR)
