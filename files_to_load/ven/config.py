@@ -158,6 +158,104 @@ def check(cfg, source=DEVICE_PATH):
         pins.append(ch["pin"])
 
 
+class _Syntax:
+    # Strict JSON grammar check. MicroPython's json module accepts a missing
+    # value ('{"a": }' loads as {}) or a missing comma, which would silently
+    # drop a user's setting; the config file is small, so check it first.
+    def __init__(self, text):
+        self.s = text
+        self.i = 0
+
+    def fail(self, what):
+        line = self.s.count("\n", 0, self.i) + 1
+        col = self.i - (self.s.rfind("\n", 0, self.i) + 1) + 1
+        raise ValueError("%s at line %d column %d" % (what, line, col))
+
+    def ws(self):
+        while self.i < len(self.s) and self.s[self.i] in " \t\r\n":
+            self.i += 1
+
+    def peek(self):
+        self.ws()
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def expect(self, c):
+        if self.peek() != c:
+            self.fail("expected '%s'" % c)
+        self.i += 1
+
+    def value(self):
+        c = self.peek()
+        if c == "{":
+            self.seq("}", True)
+        elif c == "[":
+            self.seq("]", False)
+        elif c == '"':
+            self.string()
+        elif c == "-" or c.isdigit():
+            self.number()
+        else:
+            for lit in ("true", "false", "null"):
+                if self.s.startswith(lit, self.i):
+                    self.i += len(lit)
+                    return
+            self.fail("expected a value")
+
+    def seq(self, close, is_object):
+        self.i += 1
+        if self.peek() == close:
+            self.i += 1
+            return
+        while True:
+            if is_object:
+                if self.peek() != '"':
+                    self.fail("expected a quoted key")
+                self.string()
+                self.expect(":")
+            self.value()
+            c = self.peek()
+            self.i += 1
+            if c == close:
+                return
+            if c != ",":
+                self.i -= 1
+                self.fail("expected ',' or '%s'" % close)
+
+    def string(self):
+        self.i += 1
+        while self.i < len(self.s):
+            c = self.s[self.i]
+            if c == '"':
+                self.i += 1
+                return
+            if c == "\\":
+                self.i += 1
+            elif c < " ":
+                self.fail("control character in a string")
+            self.i += 1
+        self.fail("unterminated string")
+
+    def number(self):
+        start = self.i
+        while self.i < len(self.s) and self.s[self.i] in "+-0123456789.eE":
+            self.i += 1
+        try:
+            float(self.s[start:self.i])
+        except ValueError:
+            self.fail("bad number")
+
+    def check(self):
+        self.value()
+        if self.peek():
+            self.fail("unexpected text after the JSON value")
+
+
+def parse_json(text):
+    """json.loads with strict syntax on every port; ValueError says where."""
+    _Syntax(text).check()
+    return json.loads(text)
+
+
 def _read_json(path, required):
     try:
         f = open(path)
@@ -166,9 +264,9 @@ def _read_json(path, required):
             raise ConfigError("%s: missing; upload configs/default.json to the device as %s" % (path, path))
         return None
     try:
-        return json.load(f)
+        return parse_json(f.read())
     except ValueError as e:
-        raise ConfigError("%s: not valid JSON (%s); check commas and quotes" % (path, e))
+        raise ConfigError("%s: not valid JSON (%s); check commas, quotes and values" % (path, e))
     finally:
         f.close()
 

@@ -53,7 +53,7 @@ async def _read_head(reader, timeout_s):
     parts = status_line.decode("latin-1").strip().split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise HTTPError("bad status line %r" % status_line[:80])
-    headers = {}
+    headers = {}  # type: dict[str, str]
     while True:
         line = await _line(reader, timeout_s)
         if line in (b"\r\n", b"\n"):

@@ -69,7 +69,8 @@ class ConfigTest(unittest.TestCase):
 
     def test_load_reports_bad_json_with_file_name(self):
         with open("test_config_bad.json", "w") as f:
-            f.write('{"vtn": {"poll_interval_s": 5,}}')
+            # A value missing: MicroPython's json tolerates stray commas, not this.
+            f.write('{"vtn": {"poll_interval_s": }}')
         try:
             with self.assertRaises(ConfigError) as cm:
                 load("configs/default.json", "test_config_bad.json")
@@ -78,6 +79,18 @@ class ConfigTest(unittest.TestCase):
         finally:
             import os
             os.remove("test_config_bad.json")
+
+    def test_strict_json_syntax(self):
+        from ven.config import parse_json
+        self.assertEqual(parse_json(' {"a": [1, -2.5e3, "x\\"y", true, false, null], "b": {}} '),
+                         {"a": [1, -2500.0, 'x"y', True, False, None], "b": {}})
+        for bad in ('{"a": }', '{"a": 1 "b": 2}', '{"a" 1}', '{"a": [1,]}', '{"a": 1,}', '{a: 1}', "",
+                    '{"a": 1}}', '{"a": tru}', '{"a": "x', '{"a": 1.2.3}'):
+            with self.assertRaises(ValueError):
+                parse_json(bad)
+        with self.assertRaises(ValueError) as cm:
+            parse_json('{\n  "a": 1\n  "b": 2\n}')
+        self.assertTrue("line 3" in str(cm.exception), str(cm.exception))
 
     def test_load_without_device_file_uses_defaults(self):
         cfg = load("configs/default.json", "no-such-device-file.json")
