@@ -1,0 +1,306 @@
+"""OpenADR 3.1.0 VTN logic of the development VTN, independent of the transport.
+
+VtnApp.handle(Request) -> Response. server.py turns HTTP into Requests and
+Responses into bytes (and injects faults); nothing here touches sockets, so
+HTTPS, paging of more collections or reports slot in as routes or transport.
+
+Implemented (read-only, as a VEN sees a VTN):
+    GET  {base}/programs          targets, skip, limit
+    GET  {base}/programs/{id}
+    GET  {base}/events            programID, targets, active, skip, limit
+    GET  {base}/events/{id}
+    GET  {base}/auth/server       {"tokenURL": ...}
+    POST {base}/auth/token        client credentials (form body or HTTP Basic)
+    GET  /openapi.yaml            the spec, when the file is available
+
+Targets follow the 3.1.0 read_targets rules in simplified form: an object
+without targets is visible to everyone; one with targets only to requests
+naming at least one of them, and it shows only the requested targets.
+When the scenario says auth.required, every {base} route except /auth/*
+needs "Authorization: Bearer <token from /auth/token>".
+"""
+
+import base64
+import binascii
+import http
+import json
+import secrets
+import threading
+import time
+import urllib.parse
+
+from tools.devvtn.periods import event_end
+
+DEFAULT_BASE_PATH = "openadr3/3.1.0"
+MAX_LIMIT = 50  # the schema's maximum for limit; also the default
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+
+
+class Request:
+    def __init__(self, method, target, headers=None, body=b"", authority=""):
+        self.method = method.upper()
+        parts = urllib.parse.urlsplit(target)
+        self.path = urllib.parse.unquote(parts.path) or "/"
+        self.query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+        # Header names are case-insensitive: keep them lower case.
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self.body = body
+        # host:port the client reached us on, for absolute URLs (tokenURL).
+        self.authority = self.headers.get("host") or authority
+
+
+class Response:
+    def __init__(self, status, body=b"", content_type=JSON, headers=None):
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = list(headers or [])
+
+
+def json_response(obj, status=200):
+    return Response(status, json.dumps(obj).encode("utf-8"))
+
+
+def problem(status, detail, headers=None):
+    body = {"type": "about:blank", "title": http.HTTPStatus(status).phrase,
+            "status": status, "detail": detail}
+    return Response(status, json.dumps(body).encode("utf-8"), PROBLEM, headers)
+
+
+class HTTPProblem(Exception):
+    """Raised by a route to answer with a problem body."""
+
+    def __init__(self, status, detail, headers=None):
+        super().__init__(detail)
+        self.response = problem(status, detail, headers)
+
+
+def _auth_error(status, error, description):
+    # RFC 6749 section 5.2 errors are not problem bodies (schema authError).
+    return json_response({"error": error, "error_description": description}, status)
+
+
+def _one(query, name):
+    values = query.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise HTTPProblem(400, "query parameter %r given %d times" % (name, len(values)))
+    return values[0]
+
+
+def _int_param(query, name, default, low, high):
+    raw = _one(query, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HTTPProblem(400, "query parameter %s=%r is not an integer" % (name, raw))
+    if value < low or (high is not None and value > high):
+        raise HTTPProblem(400, "query parameter %s=%d is outside %d..%s" % (name, value, low, high))
+    return value
+
+
+def _page(query, objects):
+    skip = _int_param(query, "skip", 0, 0, None)
+    limit = _int_param(query, "limit", MAX_LIMIT, 0, MAX_LIMIT)
+    return objects[skip:skip + limit]
+
+
+def _visible(obj, wanted):
+    """The object as a client asking for targets `wanted` may see it, or None."""
+    targets = obj.get("targets")
+    if not targets:
+        return obj
+    shown = [t for t in targets if t in wanted]
+    if not shown:
+        return None
+    if len(shown) == len(targets):
+        return obj
+    # Target hiding: never reveal targets the client did not name.
+    return dict(obj, targets=shown)
+
+
+def _filter_targets(query, objects):
+    wanted = set(query.get("targets", ()))
+    out = []
+    for obj in objects:
+        seen = _visible(obj, wanted)
+        if seen is not None:
+            out.append(seen)
+    return out
+
+
+def _flag(query, name):
+    raw = _one(query, name)
+    if raw is None:
+        return None
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise HTTPProblem(400, "query parameter %s=%r is not a boolean" % (name, raw))
+
+
+class VtnApp:
+    # (path segments below the base path, "*" = an object id) -> {method: handler name}
+    ROUTES = (
+        (("programs",), {"GET": "search_programs"}),
+        (("programs", "*"), {"GET": "get_program"}),
+        (("events",), {"GET": "search_events"}),
+        (("events", "*"), {"GET": "get_event"}),
+        (("auth", "server"), {"GET": "auth_server"}),
+        (("auth", "token"), {"POST": "auth_token"}),
+    )
+    # Routes a client must reach before it has a token.
+    OPEN_ROUTES = (("auth", "server"), ("auth", "token"))
+
+    def __init__(self, store, base_path=DEFAULT_BASE_PATH, openapi_file=None,
+                 scheme="http", clock=time.time):
+        self.store = store
+        self.base_path = base_path.strip("/")
+        self.openapi_file = openapi_file
+        self.scheme = scheme
+        self.clock = clock
+        self._tokens = {}
+        self._tokens_lock = threading.Lock()
+
+    def relative_path(self, path):
+        """'/openadr3/3.1.0/events' -> '/events'; None when outside the base path."""
+        base = "/" + self.base_path if self.base_path else ""
+        if path == base:
+            return "/"
+        if path.startswith(base + "/"):
+            return path[len(base):]
+        return None
+
+    def handle(self, req, scenario=None):
+        scenario = scenario or self.store.current()
+        try:
+            return self._dispatch(req, scenario)
+        except HTTPProblem as e:
+            return e.response
+
+    def _dispatch(self, req, scenario):
+        rel = self.relative_path(req.path)
+        if rel is None:
+            if req.path == "/openapi.yaml" and req.method == "GET":
+                return self.openapi()
+            raise HTTPProblem(404, "no such resource: %s" % req.path)
+        parts = tuple(p for p in rel.split("/") if p)
+        for pattern, methods in self.ROUTES:
+            if len(pattern) != len(parts):
+                continue
+            if not all(p == "*" or p == s for p, s in zip(pattern, parts)):
+                continue
+            name = methods.get(req.method)
+            if name is None:
+                raise HTTPProblem(405, "%s is not supported on %s" % (req.method, req.path),
+                                  [("Allow", ", ".join(sorted(methods)))])
+            if scenario.requires_auth and pattern not in self.OPEN_ROUTES:
+                self._check_token(req)
+            ids = [s for p, s in zip(pattern, parts) if p == "*"]
+            return getattr(self, name)(req, scenario, *ids)
+        raise HTTPProblem(404, "no such resource: %s" % req.path)
+
+    # --- programs and events ---
+
+    def search_programs(self, req, scenario):
+        return json_response(_page(req.query, _filter_targets(req.query, scenario.programs)))
+
+    def get_program(self, req, scenario, object_id):
+        return self._get_one(req, scenario.program(object_id), "program", object_id)
+
+    def search_events(self, req, scenario):
+        events = scenario.events
+        program_id = _one(req.query, "programID")
+        if program_id is not None:
+            events = [e for e in events if e.get("programID") == program_id]
+        if _flag(req.query, "active"):
+            now = self.clock()
+            events = [e for e in events if (event_end(e) or now + 1) > now]
+        return json_response(_page(req.query, _filter_targets(req.query, events)))
+
+    def get_event(self, req, scenario, object_id):
+        return self._get_one(req, scenario.event(object_id), "event", object_id)
+
+    def _get_one(self, req, obj, kind, object_id):
+        if obj is not None:
+            obj = _visible(obj, set(req.query.get("targets", ())))
+        if obj is None:
+            raise HTTPProblem(404, "no %s with id %r" % (kind, object_id))
+        return json_response(obj)
+
+    # --- auth ---
+
+    def auth_server(self, req, scenario):
+        base = "/" + self.base_path if self.base_path else ""
+        url = "%s://%s%s/auth/token" % (self.scheme, req.authority, base)
+        return json_response({"tokenURL": url})
+
+    def _credentials(self, req):
+        auth = req.headers.get("authorization", "")
+        if auth[:6].lower() == "basic ":
+            try:
+                pair = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None, None
+            client_id, _, secret = pair.partition(":")
+            return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
+        return None, None
+
+    def auth_token(self, req, scenario):
+        ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            return _auth_error(400, "invalid_request",
+                               "body must be application/x-www-form-urlencoded")
+        try:
+            form = urllib.parse.parse_qs(req.body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return _auth_error(400, "invalid_request", "body is not UTF-8")
+        form = {k: v[0] for k, v in form.items()}
+        if form.get("grant_type") != "client_credentials":
+            return _auth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+        client_id, secret = self._credentials(req)
+        client_id = form.get("client_id", client_id)
+        secret = form.get("client_secret", secret)
+        if not client_id or not secret:
+            return _auth_error(400, "invalid_request", "client_id and client_secret are required")
+        clients = scenario.auth.get("clients") or {}
+        # No clients listed: any credentials will do (a development convenience).
+        if clients and clients.get(client_id) != secret:
+            return _auth_error(401, "invalid_client", "unknown client_id or wrong client_secret")
+        lifetime = int(scenario.auth.get("token_lifetime", 3600))
+        token = secrets.token_urlsafe(24)
+        with self._tokens_lock:
+            now = self.clock()
+            # Forget expired tokens so a long run does not grow without bound.
+            for old in [t for t, (_, exp) in self._tokens.items() if exp <= now]:
+                del self._tokens[old]
+            self._tokens[token] = (client_id, now + lifetime)
+        return json_response({"access_token": token, "token_type": "Bearer",
+                              "expires_in": lifetime})
+
+    def _check_token(self, req):
+        auth = req.headers.get("authorization", "")
+        challenge = [("WWW-Authenticate", 'Bearer realm="devvtn"')]
+        if auth[:7].lower() != "bearer ":
+            raise HTTPProblem(401, "this VTN requires a Bearer token from /auth/token", challenge)
+        with self._tokens_lock:
+            entry = self._tokens.get(auth[7:].strip())
+        if entry is None or entry[1] <= self.clock():
+            raise HTTPProblem(401, "unknown or expired access token", challenge)
+        return entry[0]
+
+    # --- outside the base path ---
+
+    def openapi(self):
+        if not self.openapi_file:
+            raise HTTPProblem(404, "no OpenAPI file configured")
+        try:
+            with open(self.openapi_file, "rb") as f:
+                return Response(200, f.read(), "application/yaml")
+        except OSError:
+            raise HTTPProblem(404, "OpenAPI file not available here")

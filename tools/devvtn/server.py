@@ -1,0 +1,139 @@
+"""HTTP/1.1 transport of the development VTN: stdlib ThreadingHTTPServer.
+
+Persistent connections, every body framed by Content-Length (or chunked when a
+fault asks for it), one line per request on stderr. Fault rules (faults.py)
+are applied here, between the VTN logic (app.py) and the socket, so the logic
+never needs to know about them.
+"""
+
+import http.server
+import socket
+import sys
+import time
+
+from tools.devvtn.app import Request, problem
+from tools.devvtn.faults import Injector
+
+MAX_REQUEST_BODY = 1 << 20
+IDLE_TIMEOUT_S = 30  # drop idle keep-alive connections so threads do not pile up
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "devvtn/1"
+    timeout = IDLE_TIMEOUT_S
+
+    def do_GET(self):
+        self._serve()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def _read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return None, problem(501, "chunked request bodies are not supported")
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return None, problem(400, "bad Content-Length")
+        if length < 0 or length > MAX_REQUEST_BODY:
+            return None, problem(413, "request body too large")
+        return self.rfile.read(length), None
+
+    def _serve(self):
+        vtn = self.server.vtn
+        self._note = ""
+        body, error = self._read_body()
+        if error is not None:
+            # The rest of the request is unread: this connection cannot be reused.
+            self.close_connection = True
+            self._send(error, None)
+            return
+        req = Request(self.command, self.path, dict(self.headers.items()), body,
+                      "%s:%d" % self.server.server_address[:2])
+        scenario = vtn.store.current()
+        rel = vtn.relative_path(req.path)
+        effect = self.server.injector.effect(
+            req.method, req.path if rel is None else rel, scenario.faults, scenario.generation)
+        if effect:
+            self._note = "fault " + "; ".join(effect.names)
+        if effect.close:
+            self.close_connection = True
+            self._note = "closed without answer"
+            self.log_request("-")
+            return
+        if effect.delay:
+            time.sleep(effect.delay)
+        if effect.status is not None:
+            response = problem(effect.status, "injected fault")
+        else:
+            response = vtn.handle(req, scenario)
+        if effect.invalid_json:
+            response.body = response.body[:len(response.body) // 2] or b"{"
+        self._send(response, effect)
+
+    def _send(self, response, effect):
+        chunked = effect is not None and effect.chunked
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if effect is not None and effect.body_delay:
+            self.wfile.flush()
+            time.sleep(effect.body_delay)
+        if self.command == "HEAD":
+            return
+        if not chunked:
+            self.wfile.write(response.body)
+            return
+        body, size = response.body, effect.chunk_size
+        for start in range(0, len(body), size):
+            piece = body[start:start + size]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            # Flush each chunk so a client really sees them arrive separately.
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_request(self, code="-", size="-"):
+        if self.server.quiet:
+            return
+        effect = getattr(self, "_note", "")
+        sys.stderr.write("devvtn: %s %s %s -> %s%s\n" % (
+            self.client_address[0], self.command, self.path, code,
+            " (%s)" % effect if effect else ""))
+        sys.stderr.flush()
+
+    def log_message(self, format, *args):
+        if not self.server.quiet:
+            sys.stderr.write("devvtn: %s %s\n" % (self.client_address[0], format % args))
+            sys.stderr.flush()
+
+
+class DevVtnServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    # A request stuck in an injected delay must not hold up shutdown.
+    block_on_close = False
+    address_family = socket.AF_INET
+
+    def __init__(self, address, vtn, cli_faults=(), quiet=False):
+        self.vtn = vtn
+        self.injector = Injector(cli_faults)
+        self.quiet = quiet
+        super().__init__(address, Handler)
+
+    def handle_error(self, request, client_address):
+        # A client that gives up mid-answer (timeouts under test) is routine here.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            if not self.quiet:
+                sys.stderr.write("devvtn: %s connection dropped: %s\n" % (client_address[0], exc))
+            return
+        super().handle_error(request, client_address)
+
+    @property
+    def port(self):
+        return self.server_address[1]
