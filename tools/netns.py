@@ -9,6 +9,7 @@ Two ways to use it:
 
     python -m tools.netns -- CMD ARGS...   # run CMD inside a new namespace
     tools.netns.enter()                    # move this (single-threaded) process
+    with tools.netns.PeerHost() as peer:   # a second host behind a veth pair
 
 Inside the namespace, use distinct 127.0.0.x addresses per simulated host
 (micropython-mdns ignores packets whose source equals its own address).
@@ -18,6 +19,7 @@ import ctypes
 import os
 import subprocess
 import sys
+import time
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
@@ -75,6 +77,103 @@ def enter():
     except (OSError, subprocess.CalledProcessError) as e:
         raise NamespaceUnavailable("cannot configure loopback in the namespace: %s" % e)
     os.environ[MARK] = "1"
+
+
+class PeerHost:
+    """A second simulated host: a nested network namespace joined to this one
+    by a veth pair, for what one namespace cannot show (e.g. a VEN that must
+    find UDP 5353 taken while the VTN's responder holds it too).
+
+        with PeerHost() as peer:          # call inside a namespace made here
+            peer.here, peer.there         # 10.254.N.1 (this side), 10.254.N.2 (peer)
+            proc = peer.popen([sys.executable, "-m", "tools.discover", "--ip", peer.there])
+
+    Both ends have multicast on; the peer routes 224.0.0.0/4 to its end and
+    brings its own loopback up. A process here reaches the peer through
+    `here` (e.g. python-zeroconf with interfaces=[peer.here]). Everything is
+    torn down with the holder process (the veth pair goes with its namespace).
+    """
+
+    _count = 0
+
+    def __init__(self, index=None, timeout=10.0):
+        if index is None:
+            PeerHost._count += 1
+            index = (os.getpid() + PeerHost._count) % 200 + 20
+        self.index = index
+        self.here = "10.254.%d.1" % index
+        self.there = "10.254.%d.2" % index
+        self.here_if = "vp%da" % index
+        self.there_if = "vp%db" % index
+        self.timeout = timeout
+        self.holder = None
+
+    def _ip(self, *args, inside=False):
+        cmd = ["ip"] + list(args)
+        if inside:
+            cmd = ["nsenter", "-t", str(self.holder.pid), "-n", "--"] + cmd
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=self.timeout)
+
+    def start(self):
+        if not inside():
+            raise NamespaceUnavailable("PeerHost needs a private namespace first (tools.netns.enter())")
+        # The holder keeps the nested namespace alive; `unshare -n` needs no
+        # privilege beyond the user namespace this process already is root in.
+        self.holder = subprocess.Popen(["unshare", "-n", "--", "sleep", "3600"],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        try:
+            self._wait_for_namespace()
+            self._ip("link", "add", self.here_if, "type", "veth", "peer", "name", self.there_if,
+                     "netns", str(self.holder.pid))
+            self._ip("addr", "add", self.here + "/24", "dev", self.here_if)
+            self._ip("link", "set", self.here_if, "multicast", "on", "up")
+            self._ip("link", "set", "lo", "up", inside=True)
+            self._ip("addr", "add", self.there + "/24", "dev", self.there_if, inside=True)
+            self._ip("link", "set", self.there_if, "multicast", "on", "up", inside=True)
+            self._ip("route", "add", "224.0.0.0/4", "dev", self.there_if, inside=True)
+        except (OSError, subprocess.SubprocessError) as e:
+            self.stop()
+            err = getattr(e, "stderr", b"") or b""
+            raise NamespaceUnavailable("cannot set up a peer namespace: %s %s" % (e, err.decode("utf-8", "replace")))
+        return self
+
+    def _wait_for_namespace(self):
+        # unshare(1) switches namespaces before it execs sleep: wait until the
+        # holder's namespace differs from ours (bounded).
+        mine = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            try:
+                if os.readlink("/proc/%d/ns/net" % self.holder.pid) != mine:
+                    return
+            except OSError:
+                pass
+            if self.holder.poll() is not None:
+                break
+            time.sleep(0.005)
+        raise NamespaceUnavailable("the peer namespace did not come up (unshare exit %s)" % self.holder.poll())
+
+    def argv(self, argv):
+        """argv wrapped to run inside the peer namespace."""
+        return ["nsenter", "-t", str(self.holder.pid), "-n", "--"] + list(argv)
+
+    def popen(self, argv, **kwargs):
+        return subprocess.Popen(self.argv(argv), **kwargs)
+
+    def run(self, argv, **kwargs):
+        return subprocess.run(self.argv(argv), **kwargs)
+
+    def stop(self):
+        if self.holder is not None and self.holder.poll() is None:
+            self.holder.kill()
+            self.holder.wait(self.timeout)
+        self.holder = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def available():

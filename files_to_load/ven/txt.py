@@ -7,6 +7,8 @@
 #
 #   info = parse_txt(["version=3.1.0", "base_path=/openadr3/3.1.0", "requires_auth"])
 #   url = base_url(info, "myvtn.local.", 8443, "https")
+#   urls = base_urls(info, "myvtn.local.", 8443, "https")   # best first, name before IP
+#   version_matches("3.1.0", "3.1")   # True; None when the VTN states no version
 
 from ven.url import make_base_url, split_url, URLError
 
@@ -68,19 +70,72 @@ def parse_txt(entries):
     return info
 
 
-def base_url(info, srv_target, srv_port, default_scheme):
-    """The VTN base URL: local_url when it is a usable http(s) URL, else built from
-    the SRV target and port plus base_path. Returns None if neither is usable."""
+def is_ip(host):
+    """True for an IPv4 dotted quad or an IPv6 literal (a host with ':')."""
+    if ":" in host:
+        return True
+    parts = host.split(".")
+    if len(parts) != 4:
+        return False
+    for p in parts:
+        if not p.isdigit() or int(p) > 255:
+            return False
+    return True
+
+
+def base_urls(info, srv_target, srv_port, default_scheme):
+    """Candidate VTN base URLs, best first; empty if none is usable.
+
+    local_url wins when it is a usable http(s) URL. The spec asks VENs to
+    favour the VTN's .local name over its IP address (addresses change with
+    DHCP), so a local_url naming an IP literal comes second, after the same
+    URL with the SRV target's name in its place. Without a usable local_url
+    the URL is built from the SRV target, port and base_path.
+    """
+    out = []
     local = info.get("local_url")
     if local:
         try:
-            split_url(local)
-            return local.rstrip("/")
+            scheme, host, port, path = split_url(local)
         except URLError:
-            pass
-    if not srv_target or not srv_port:
+            local = None
+        else:
+            target = (srv_target or "").rstrip(".")
+            if is_ip(host) and target and not is_ip(target):
+                out.append(make_base_url(scheme, target, port, path))
+            out.append(local.rstrip("/"))
+    if not local and srv_target and srv_port:
+        out.append(make_base_url(default_scheme, srv_target, srv_port, info.get("base_path")))
+    return out
+
+
+def base_url(info, srv_target, srv_port, default_scheme):
+    """The preferred VTN base URL (first of base_urls), or None if none is usable."""
+    urls = base_urls(info, srv_target, srv_port, default_scheme)
+    return urls[0] if urls else None
+
+
+def _version_parts(text):
+    text = text.strip().lower()
+    if text.startswith("v"):
+        text = text[1:]
+    return [p for p in text.split(".") if p != ""]
+
+
+def version_matches(version, prefix):
+    """Does the TXT version start with prefix, component by component?
+
+    '3.1' matches '3.1', '3.1.0' and '3.1.2' but not '3.10'; '3' matches every
+    3.x; an empty prefix matches anything. A leading 'v' is ignored. Returns
+    None when the VTN states no version (the caller decides what that means).
+    """
+    want = _version_parts(prefix or "")
+    if not want:
+        return True
+    if not version:
         return None
-    return make_base_url(default_scheme, srv_target, srv_port, info.get("base_path"))
+    have = _version_parts(version)
+    return have[:len(want)] == want
 
 
 def txt_from_mapping(mapping):

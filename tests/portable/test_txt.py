@@ -1,7 +1,7 @@
 # Portable: runs on CPython (pytest) and on the MicroPython VM (tests/mpvm).
 import unittest
 
-from ven.txt import base_url, parse_txt, split_txt_rdata, txt_from_mapping
+from ven.txt import base_url, base_urls, is_ip, parse_txt, split_txt_rdata, txt_from_mapping, version_matches
 
 SPEC = ["version=3.1.0", "base_path=openadr3/3.1.0", "local_url=https://myvtn.local:883/openadr3/3.1.0",
         "program_names=local", "requires_auth=False", "openapi_url=https://myvtn.local:883/openapi.yaml"]
@@ -58,6 +58,47 @@ class BaseUrlTest(unittest.TestCase):
         info = parse_txt(["local_url=ftp://x", "base_path=api"])
         self.assertEqual(base_url(info, "v.local", 80, "http"), "http://v.local/api")
         self.assertEqual(base_url(info, "", 0, "http"), None)
+
+
+class NamePreferenceTest(unittest.TestCase):
+    # Spec: a VEN SHOULD favour the VTN's .local hostname over its IP address.
+    def test_ip_literal_in_local_url_comes_after_the_srv_name(self):
+        info = parse_txt(["local_url=http://192.168.1.42:8080/openadr3/3.1.0"])
+        self.assertEqual(base_urls(info, "myvtn.local.", 8080, "https"),
+                         ["http://myvtn.local:8080/openadr3/3.1.0", "http://192.168.1.42:8080/openadr3/3.1.0"])
+        self.assertEqual(base_url(info, "myvtn.local.", 8080, "https"), "http://myvtn.local:8080/openadr3/3.1.0")
+        # Without a name to prefer, the IP URL is all there is.
+        self.assertEqual(base_urls(info, "", 0, "http"), ["http://192.168.1.42:8080/openadr3/3.1.0"])
+        v6 = parse_txt(["local_url=https://[fe80::1]:883/api"])
+        self.assertEqual(base_urls(v6, "v.local", 883, "http"), ["https://v.local:883/api", "https://[fe80::1]:883/api"])
+
+    def test_named_local_url_is_kept_and_srv_url_built(self):
+        info = parse_txt(["local_url=http://other.local:81/x/"])
+        self.assertEqual(base_urls(info, "myvtn.local.", 8080, "https"), ["http://other.local:81/x"])
+        self.assertEqual(base_urls(parse_txt(["base_path=a/b"]), "myvtn.local.", 443, "https"),
+                         ["https://myvtn.local/a/b"])
+        self.assertEqual(base_urls(parse_txt([]), "", 0, "http"), [])
+
+    def test_is_ip(self):
+        for host in ("192.168.1.42", "10.0.0.1", "fe80::1", "::1"):
+            self.assertTrue(is_ip(host), host)
+        for host in ("myvtn.local", "1.2.3", "1.2.3.256", "a.b.c.d", "vtn", ""):
+            self.assertFalse(is_ip(host), host)
+
+
+class VersionTest(unittest.TestCase):
+    def test_prefix_matches_by_component(self):
+        for version, prefix in (("3.1.0", "3.1"), ("3.1", "3.1"), ("3.1.2", "3.1"), ("3.0.1", "3"), ("3.1.0", "3"),
+                                ("v3.1.0", "3.1"), ("3.1.0", "3.1.0"), (" 3.1 ", "3.1."), ("2.0b", "")):
+            self.assertTrue(version_matches(version, prefix), (version, prefix))
+        for version, prefix in (("3.10", "3.1"), ("3.0.1", "3.1"), ("2.0b", "3"), ("3", "3.1"), ("31", "3")):
+            self.assertFalse(version_matches(version, prefix), (version, prefix))
+
+    def test_missing_version_is_unknown(self):
+        self.assertEqual(version_matches(None, "3"), None)
+        self.assertEqual(version_matches("", "3"), None)
+        self.assertEqual(version_matches(None, ""), True)
+        self.assertEqual(version_matches(parse_txt(["version"])["version"], "3"), None)
 
 
 class RdataTest(unittest.TestCase):
