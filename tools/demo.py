@@ -29,6 +29,7 @@ CHANNELS = [
      "duty_at_low": 65535, "duty_at_high": 6554, "failsafe_duty": 16384},
 ]
 INTERVALS = 24
+DEMO_CLIENT = ("demo-ven", "demo-secret")
 
 
 def parse_args(argv):
@@ -147,15 +148,23 @@ def run(args):
                     "--start", start, "--interval-seconds", str(interval), "--intervals", str(INTERVALS),
                     "--program-name", "local"], cwd=REPO, check=True)
     scenario = json.load(open(scenario_path))
+    # The real path: HTTPS with a CA the dev VTN generates, OAuth2 client credentials,
+    # and a report of the output levels per interval (interval IDs as in the event).
+    scenario["auth"] = {"required": True, "clients": {DEMO_CLIENT[0]: DEMO_CLIENT[1]}, "token_lifetime": 600}
+    scenario["events"][0]["reportDescriptors"] = [{"payloadType": "SETPOINT", "frequency": 4, "repeat": -1}]
+    with open(scenario_path, "w") as f:
+        json.dump(scenario, f, indent=1)
     events_path = os.path.join(args.out, "events.jsonl")
     log_path = os.path.join(args.out, "firmware.log")
     names = [c["name"] for c in CHANNELS]
     seconds = 8 + interval * INTERVALS + 2
-    print("demo: dev VTN on %s (%s), firmware on %s; a %d-interval day of %d s each; stops after %d s"
+    print("demo: dev VTN on %s (%s, HTTPS + OAuth2), firmware on %s; a %d-interval day of %d s each; stops after %d s"
           % (vtn_ip, "static URL, no mDNS" if static else "advertised over mDNS", ven_ip, INTERVALS, interval, seconds))
     with DevVtn(scenario_path, vtn_ip, advertise=not static, name="Demo VTN",
-                log_path=os.path.join(args.out, "vtn.log")) as vtn:
-        vtn_cfg = {"poll_interval_s": max(2, interval), "discovery_timeout_s": 10}
+                log_path=os.path.join(args.out, "vtn.log"), tls_dir=os.path.join(args.out, "tls")) as vtn:
+        # The device config carries the generated CA (on a board: vtn.ca_file on the flash).
+        vtn_cfg = {"poll_interval_s": max(2, interval), "discovery_timeout_s": 10, "ca_pem": vtn.ca_pem(),
+                   "client_id": DEMO_CLIENT[0], "client_secret": DEMO_CLIENT[1], "ven_name": "demo-ven"}
         if static:
             vtn_cfg["url"] = vtn.url
         device = {"vtn": vtn_cfg, "outputs": CHANNELS}
@@ -182,7 +191,7 @@ def run(args):
         printer.close()
     log_text = open(log_path).read()
     for line in log_text.splitlines():
-        if "found by mDNS" in line or "network up" in line:
+        if "found by mDNS" in line or "network up" in line or "access token" in line or "report sent" in line:
             print("firmware: " + line)
     png = os.path.join(args.out, "demo.png")
     sys.path.insert(0, os.path.join(REPO, "files_to_load"))

@@ -1,20 +1,43 @@
-# A minimal asyncio HTTP/1.1 client for the VTN's REST API.
+# A small asyncio HTTP/1.1 client for the VTN's REST API, over TLS or plain TCP.
 #
-# One request per connection (Connection: close), Content-Length, chunked or
-# read-to-close bodies, a body size limit, and a deadline on every await that
-# touches the network: connect, each read, and the request as a whole (the
-# device's asyncio streams have no timeouts of their own).
+# - TLS: the caller passes an ssl context (ven.tlsconf builds a verified one);
+#   the URL's host goes into server_hostname (SNI and certificate check) even
+#   when we connect to an address found by mDNS (connect_host).
+# - Keep-alive: a Session keeps one connection open and reuses it while the
+#   requests go to the same origin (one poll cycle); request() is one-shot.
+# - Bodies: Content-Length, chunked or read-to-close; gzip when the firmware
+#   has the `deflate` module; a size limit in every framing (and after gzip).
+# - A deadline on every await that touches the network (connect, each read,
+#   each write) and on the request as a whole: the device's streams have none.
+# - Redirects and error statuses are returned, never followed or raised.
 #
 #   resp = await http_client.request("GET", url, timeout_s=10, max_body=65536,
-#                                    connect_host="192.0.2.7")
+#                                    connect_host="192.0.2.7", ssl_ctx=ctx)
 #   resp.status, resp.headers["content-type"], resp.body
+#
+#   s = http_client.Session(timeout_s=10, max_body=65536, ssl_ctx=ctx)
+#   r1 = await s.request("GET", url1, connect_host=ip)
+#   r2 = await s.request("GET", url2, connect_host=ip, sink=reducer)   # same connection
+#   await s.close()
+#
+# Sink: with `sink`, a 2xx body is not kept: its bytes (de-chunked and
+# decompressed) go to sink.feed(chunk) as they arrive and sink.finish() is
+# called once the body is complete; Response.body is then b"". Bodies of
+# other statuses are always kept in Response.body (problem details to log).
 
 import asyncio
 
 from ven.url import split_url
 
+try:
+    import deflate as _deflate  # MicroPython >= 1.23
+except ImportError:
+    _deflate = None  # type: ignore[assignment]  # no gzip then
+
 _MAX_LINE = 4096
 _MAX_HEADERS = 64
+_READ = 1024
+_USER_AGENT = "openadr3-ven-esp32"
 
 
 class HTTPError(Exception):
@@ -25,29 +48,116 @@ class Response:
     def __init__(self, status, reason, headers, body):
         self.status = status
         self.reason = reason
-        self.headers = headers
+        self.headers = headers  # lower-case names
         self.body = body
 
 
-async def _line(reader, timeout_s):
-    line = await asyncio.wait_for(reader.readline(), timeout_s)
-    if len(line) > _MAX_LINE:
-        raise HTTPError("header line longer than %d bytes" % _MAX_LINE)
-    return line
+class _Reader:
+    # Buffered reads with our own line limit: MicroPython's readline() has no
+    # limit at all and CPython's raises ValueError past 64 KiB.
+    def __init__(self, stream, timeout_s):
+        self.stream = stream
+        self.timeout_s = timeout_s
+        self.buf = b""
+        self.got_any = False
+
+    async def _fill(self):
+        data = await asyncio.wait_for(self.stream.read(_READ), self.timeout_s)
+        if not data:
+            return False
+        self.got_any = True
+        self.buf = self.buf + data if self.buf else data
+        return True
+
+    async def line(self):
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                out = self.buf[:i + 1]
+                self.buf = self.buf[i + 1:]
+                if len(out) > _MAX_LINE:
+                    raise HTTPError("header line longer than %d bytes" % _MAX_LINE)
+                return out
+            if len(self.buf) > _MAX_LINE:
+                raise HTTPError("header line longer than %d bytes" % _MAX_LINE)
+            if not await self._fill():
+                out = self.buf
+                self.buf = b""
+                return out
+
+    async def some(self, n):
+        """Up to n bytes; b"" at the end of the stream."""
+        if not self.buf and not await self._fill():
+            return b""
+        out = self.buf[:n]
+        self.buf = self.buf[n:]
+        return out
 
 
-async def _exactly(reader, n, timeout_s):
-    buf = b""
-    while len(buf) < n:
-        chunk = await asyncio.wait_for(reader.read(n - len(buf)), timeout_s)
+class _Body:
+    # Where body bytes go: a list, or the caller's sink. Counts against the limit.
+    def __init__(self, max_body, sink):
+        self.max_body = max_body
+        self.sink = sink
+        self.parts = []  # type: list[bytes]
+        self.n = 0
+
+    def feed(self, chunk):
+        self.n += len(chunk)
+        if self.n > self.max_body:
+            raise HTTPError("body larger than %d bytes" % self.max_body)
+        if self.sink is not None:
+            self.sink.feed(chunk)
+        else:
+            self.parts.append(chunk)
+
+    def data(self):
+        return b"".join(self.parts)
+
+
+async def _exactly(reader, n, out):
+    left = n
+    while left > 0:
+        chunk = await reader.some(min(left, _READ))
         if not chunk:
-            raise HTTPError("connection closed %d bytes before the end of the body" % (n - len(buf)))
-        buf += chunk
-    return buf
+            raise HTTPError("connection closed %d bytes before the end of the body" % left)
+        out.feed(chunk)
+        left -= len(chunk)
 
 
-async def _read_head(reader, timeout_s):
-    status_line = await _line(reader, timeout_s)
+def _chunk_size(line):
+    text = line.split(b";")[0].strip()
+    # int(x, 16) would also take "-5", "+5" or "0x5": only hex digits are valid.
+    if not text or [c for c in text if c not in b"0123456789abcdefABCDEF"]:
+        raise HTTPError("bad chunk size %r" % line[:40])
+    return int(text, 16)
+
+
+async def _read_chunked(reader, out):
+    while True:
+        size = _chunk_size(await reader.line())
+        if size == 0:
+            # Trailers, if any, end with an empty line.
+            while True:
+                t = await reader.line()
+                if t in (b"\r\n", b"\n", b""):
+                    return
+        if out.n + size > out.max_body:
+            raise HTTPError("body larger than %d bytes" % out.max_body)
+        await _exactly(reader, size, out)
+        await reader.line()  # CRLF after each chunk
+
+
+async def _read_to_close(reader, out):
+    while True:
+        chunk = await reader.some(_READ)
+        if not chunk:
+            return
+        out.feed(chunk)
+
+
+async def _read_head(reader):
+    status_line = await reader.line()
     if not status_line:
         raise HTTPError("connection closed before the status line")
     parts = status_line.decode("latin-1").strip().split(" ", 2)
@@ -55,7 +165,7 @@ async def _read_head(reader, timeout_s):
         raise HTTPError("bad status line %r" % status_line[:80])
     headers = {}  # type: dict[str, str]
     while True:
-        line = await _line(reader, timeout_s)
+        line = await reader.line()
         if line in (b"\r\n", b"\n"):
             break
         if not line:
@@ -65,93 +175,196 @@ async def _read_head(reader, timeout_s):
         name, sep, value = line.decode("latin-1").partition(":")
         if sep:
             headers[name.strip().lower()] = value.strip()
-    return int(parts[1]), (parts[2] if len(parts) > 2 else ""), headers
+    return parts[0], int(parts[1]), (parts[2] if len(parts) > 2 else ""), headers
 
 
-async def _read_chunked(reader, timeout_s, max_body):
-    body = b""
-    while True:
-        size_line = await _line(reader, timeout_s)
-        try:
-            size = int(size_line.split(b";")[0].strip(), 16)
-        except ValueError:
-            raise HTTPError("bad chunk size %r" % size_line[:40])
-        if size == 0:
-            # Trailers, if any, end with an empty line.
-            while True:
-                t = await _line(reader, timeout_s)
-                if t in (b"\r\n", b"\n", b""):
-                    return body
-        if len(body) + size > max_body:
-            raise HTTPError("body larger than %d bytes" % max_body)
-        body += await _exactly(reader, size, timeout_s)
-        await _line(reader, timeout_s)  # CRLF after each chunk
-
-
-async def _read_to_close(reader, timeout_s, max_body):
-    body = b""
-    while True:
-        chunk = await asyncio.wait_for(reader.read(2048), timeout_s)
-        if not chunk:
-            return body
-        body += chunk
-        if len(body) > max_body:
-            raise HTTPError("body larger than %d bytes" % max_body)
-
-
-async def _exchange(method, url, headers, body, timeout_s, max_body, connect_host):
-    scheme, host, port, path = split_url(url)
-    if scheme != "http":
-        raise HTTPError("https is not supported yet: %s" % url)
-    target = connect_host or host
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(target, port), timeout_s)
+def _gunzip(data, out):
+    # DeflateIO reads a whole stream: the compressed body is complete here
+    # (bounded by max_body) and comes out in small pieces, each counted.
+    import io
+    if _deflate is None:
+        raise HTTPError("gzip body but no deflate module")
     try:
-        host_header = host if port == 80 else "%s:%d" % (host, port)
-        lines = ["%s %s HTTP/1.1" % (method, path), "Host: " + host_header,
-                 "Connection: close", "Accept: application/json", "User-Agent: openadr3-ven-esp32"]
-        for k in headers or {}:
-            lines.append("%s: %s" % (k, headers[k]))
-        if body is not None:
-            lines.append("Content-Length: %d" % len(body))
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
-        if body is not None:
-            writer.write(body)
-        await asyncio.wait_for(writer.drain(), timeout_s)
-        status, reason, resp_headers = await _read_head(reader, timeout_s)
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            data = b""
-        elif "chunked" in resp_headers.get("transfer-encoding", "").lower():
-            data = await _read_chunked(reader, timeout_s, max_body)
-        elif "content-length" in resp_headers:
-            try:
-                n = int(resp_headers["content-length"])
-            except ValueError:
-                raise HTTPError("bad Content-Length %r" % resp_headers["content-length"])
-            if n < 0 or n > max_body:
-                raise HTTPError("body of %d bytes exceeds the %d byte limit" % (n, max_body))
-            data = await _exactly(reader, n, timeout_s)
-        else:
-            data = await _read_to_close(reader, timeout_s, max_body)
-        return Response(status, reason, resp_headers, data)
-    finally:
-        writer.close()
+        d = _deflate.DeflateIO(io.BytesIO(data), _deflate.GZIP)
+        while True:
+            piece = d.read(_READ)
+            if not piece:
+                return
+            out.feed(piece)
+    except MemoryError:
+        raise HTTPError("no memory to decompress a gzip body")
+    except (OSError, ValueError, EOFError) as e:
+        raise HTTPError("bad gzip body: %s" % e)
+
+
+async def _read_body(reader, method, status, headers, out):
+    """Read the body into out. Returns True if the connection can be reused."""
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        return True
+    coding = headers.get("content-encoding", "identity").lower()
+    if coding not in ("identity", "gzip"):
+        raise HTTPError("unsupported Content-Encoding %r" % coding)
+    target = out
+    if coding == "gzip":
+        target = _Body(out.max_body, None)
+    reusable = True
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        await _read_chunked(reader, target)
+    elif "content-length" in headers:
         try:
-            await asyncio.wait_for(writer.wait_closed(), 1)
+            n = int(headers["content-length"])
+        except ValueError:
+            raise HTTPError("bad Content-Length %r" % headers["content-length"])
+        if n < 0 or n > out.max_body:
+            raise HTTPError("body of %d bytes exceeds the %d byte limit" % (n, out.max_body))
+        await _exactly(reader, n, target)
+    else:
+        await _read_to_close(reader, target)
+        reusable = False
+    if coding == "gzip":
+        _gunzip(target.data(), out)
+    return reusable
+
+
+class _Conn:
+    def __init__(self, key, reader, writer, timeout_s):
+        self.key = key
+        self.reader = _Reader(reader, timeout_s)
+        self.writer = writer
+        self.used = 0
+
+    async def close(self):
+        try:
+            self.writer.close()
+            await asyncio.wait_for(self.writer.wait_closed(), 1)
         except (OSError, asyncio.TimeoutError):
             pass
 
 
-async def request(method, url, headers=None, body=None, timeout_s=10, max_body=65536, connect_host=None):
-    """Send one request and return a Response; raise HTTPError on transport failure.
+class Session:
+    """At most one open connection, reused while requests go to the same place.
 
-    timeout_s bounds each network step; the whole exchange is bounded by three
-    times that. connect_host, when given, is the address to connect to while
-    the URL's host still goes into the Host header (e.g. an IP from mDNS).
+    ssl_ctx is used for https URLs (required for them). on_connect(scheme,
+    host, port, target), when given, is called before every new connection
+    (the caller logs unverified TLS there).
     """
+
+    def __init__(self, timeout_s=10, max_body=65536, ssl_ctx=None, on_connect=None, keep_alive=True):
+        self.timeout_s = timeout_s
+        self.max_body = max_body
+        self.ssl_ctx = ssl_ctx
+        self.on_connect = on_connect
+        self.keep_alive = keep_alive
+        self.gzip = _deflate is not None
+        self.conn = None  # type: _Conn | None
+        self.connections = 0  # opened so far (tests count reuse with it)
+
+    async def close(self):
+        conn = self.conn
+        self.conn = None
+        if conn is not None:
+            await conn.close()
+
+    async def _open(self, scheme, host, port, target):
+        if scheme == "https" and self.ssl_ctx is None:
+            raise HTTPError("https needs a TLS context")
+        if self.on_connect is not None:
+            self.on_connect(scheme, host, port, target)
+        self.connections += 1
+        if scheme == "https":
+            coro = asyncio.open_connection(target, port, ssl=self.ssl_ctx, server_hostname=host)
+        else:
+            coro = asyncio.open_connection(target, port)
+        reader, writer = await asyncio.wait_for(coro, self.timeout_s)
+        return _Conn((scheme, host, port, target), reader, writer, self.timeout_s)
+
+    def _head(self, method, host, port, path, headers, body, default_port):
+        host_header = host if port == default_port else "%s:%d" % (host, port)
+        if ":" in host:
+            host_header = "[%s]" % host if port == default_port else "[%s]:%d" % (host, port)
+        lines = ["%s %s HTTP/1.1" % (method, path), "Host: " + host_header,
+                 "Connection: " + ("keep-alive" if self.keep_alive else "close"),
+                 "Accept: application/json", "User-Agent: " + _USER_AGENT]
+        if self.gzip:
+            lines.append("Accept-Encoding: gzip")
+        for k in headers or {}:
+            lines.append("%s: %s" % (k, headers[k]))
+        if body is not None:
+            lines.append("Content-Length: %d" % len(body))
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+    async def _exchange(self, conn, method, head, body, sink):
+        conn.used += 1
+        conn.reader.got_any = bool(conn.reader.buf)
+        conn.writer.write(head)
+        if body:
+            conn.writer.write(body)
+        await asyncio.wait_for(conn.writer.drain(), self.timeout_s)
+        version, status, reason, headers = await _read_head(conn.reader)
+        out = _Body(self.max_body, sink if 200 <= status < 300 else None)
+        reusable = await _read_body(conn.reader, method, status, headers, out)
+        if sink is not None and out.sink is not None:
+            sink.finish()
+        if headers.get("connection", "").lower() == "close" or version == "HTTP/1.0":
+            reusable = False
+        return Response(status, reason, headers, out.data()), reusable
+
+    async def _request(self, method, url, headers, body, sink, connect_host):
+        scheme, host, port, path = split_url(url)
+        key = (scheme, host, port, connect_host or host)
+        head = self._head(method, host, port, path, headers, body, 443 if scheme == "https" else 80)
+        conn = self.conn
+        if conn is not None and conn.key != key:
+            self.conn = None
+            await conn.close()
+            conn = None
+        reused = conn is not None
+        if conn is None:
+            conn = await self._open(scheme, host, port, connect_host or host)
+        self.conn = None  # until the exchange is known to have ended cleanly
+        try:
+            try:
+                resp, reusable = await self._exchange(conn, method, head, body, sink)
+            except (HTTPError, OSError) as e:
+                # A kept-alive connection the server closed meanwhile answers
+                # nothing at all: try once more on a fresh one.
+                if not reused or conn.reader.got_any:
+                    raise
+                await conn.close()
+                conn = await self._open(scheme, host, port, connect_host or host)
+                resp, reusable = await self._exchange(conn, method, head, body, sink)
+        except BaseException:
+            await conn.close()
+            raise
+        if reusable and self.keep_alive:
+            self.conn = conn
+        else:
+            await conn.close()
+        return resp
+
+    async def request(self, method, url, headers=None, body=None, sink=None, connect_host=None):
+        """Send one request and return a Response; raise HTTPError on transport failure.
+
+        timeout_s bounds each network step; the whole exchange is bounded by
+        three times that. connect_host, when given, is the address to connect
+        to while the URL's host still goes into the Host header and the TLS
+        server name (e.g. an IP from mDNS).
+        """
+        try:
+            return await asyncio.wait_for(
+                self._request(method, url, headers, body, sink, connect_host), 3 * self.timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPError("%s %s: timed out" % (method, url))
+        except OSError as e:
+            # TLS failures (unknown CA, wrong name) arrive as OSError on every port.
+            raise HTTPError("%s %s: %s" % (method, url, e))
+
+
+async def request(method, url, headers=None, body=None, timeout_s=10, max_body=65536, connect_host=None,
+                  ssl_ctx=None, sink=None):
+    """One request on its own connection (Connection: close); see Session.request."""
+    s = Session(timeout_s, max_body, ssl_ctx, keep_alive=False)
     try:
-        return await asyncio.wait_for(
-            _exchange(method, url, headers, body, timeout_s, max_body, connect_host), 3 * timeout_s)
-    except asyncio.TimeoutError:
-        raise HTTPError("%s %s: timed out" % (method, url))
-    except OSError as e:
-        raise HTTPError("%s %s: %s" % (method, url, e))
+        return await s.request(method, url, headers, body, sink, connect_host)
+    finally:
+        await s.close()

@@ -237,6 +237,75 @@ def test_auth_endpoints_and_enforcement(tmp_path):
     assert status == 401  # expired
 
 
+def test_ven_resource_and_report_endpoints(tmp_path):
+    doc = base_scenario()
+    doc["auth"] = {"required": True, "clients": {"ven-1": "s", "ven-2": "t"}}
+    app, _ = make_app(tmp_path, doc, FakeClock(1000000))
+    tokens = {}
+    for cid, secret in (("ven-1", "s"), ("ven-2", "t")):
+        _, tok, _ = call(app, "POST", BASE + "/auth/token", form(
+            grant_type="client_credentials", client_id=cid, client_secret=secret), FORM)
+        tokens[cid] = {"Authorization": "Bearer " + tok["access_token"], "Content-Type": "application/json"}
+    one = tokens["ven-1"]
+    status, body, _ = call(app, "POST", BASE + "/vens", json.dumps({"venName": "v"}).encode(), one)
+    assert status == 400 and "VEN_VEN_REQUEST" in body["detail"]
+    status, ven, _ = call(app, "POST", BASE + "/vens", json.dumps(
+        {"objectType": "VEN_VEN_REQUEST", "venName": "v"}).encode(), one)
+    assert status == 201 and ven["objectType"] == "VEN" and ven["clientID"] == "ven-1"
+    status, _, _ = call(app, "POST", BASE + "/vens", json.dumps(
+        {"objectType": "VEN_VEN_REQUEST", "venName": "v"}).encode(), one)
+    assert status == 409
+    assert call(app, "GET", BASE + "/vens?venName=v", headers=one)[1] == [ven]
+    assert call(app, "GET", BASE + "/vens", headers=tokens["ven-2"])[1] == []  # privacy
+    status, res, _ = call(app, "POST", BASE + "/resources", json.dumps(
+        {"objectType": "VEN_RESOURCE_REQUEST", "resourceName": "heater", "venID": ven["id"]}).encode(), one)
+    assert status == 201 and res["venID"] == ven["id"]
+    assert call(app, "GET", BASE + "/resources?venID=%s&resourceName=heater" % ven["id"], headers=one)[1] == [res]
+    assert call(app, "GET", BASE + "/resources/" + res["id"], headers=one)[1] == res
+    report = {"eventID": "1", "clientName": "v", "resources": [
+        {"resourceName": "heater", "intervals": [{"id": 0, "payloads": [{"type": "SETPOINT", "values": [50]}]}]}]}
+    status, made, _ = call(app, "POST", BASE + "/reports", json.dumps(report).encode(), one)
+    assert status == 201 and made["objectType"] == "REPORT" and made["clientID"] == "ven-1"
+    assert call(app, "POST", BASE + "/reports", json.dumps(dict(report, eventID="nope")).encode(), one)[0] == 400
+    assert call(app, "GET", BASE + "/reports?eventID=1", headers=one)[1] == [made]
+    assert [r["id"] for r in app.objects("REPORT")] == [made["id"]]
+
+
+def test_301_shape(tmp_path):
+    path = tmp_path / "scenario.json"
+    write_json(path, base_scenario())
+    app = VtnApp(ScenarioStore(str(path), FakeClock(1000000), log=lambda m: None), "openadr3/3.0.1",
+                 clock=FakeClock(1000000), api_version="3.0.1")
+    base = "/openadr3/3.0.1"
+    assert call(app, "GET", base + "/auth/server")[0] == 404
+    assert call(app, "GET", base + "/events?active=true")[0] == 400
+    assert call(app, "GET", base + "/events?targets=a")[0] == 400
+    status, ven, _ = call(app, "POST", base + "/vens", json.dumps({"venName": "v"}).encode())
+    assert status == 201 and "clientID" not in ven
+    assert call(app, "POST", base + "/vens", json.dumps(
+        {"objectType": "VEN_VEN_REQUEST", "venName": "w"}).encode())[0] == 400
+    status, res, _ = call(app, "POST", base + "/vens/%s/resources" % ven["id"], json.dumps(
+        {"resourceName": "heater"}).encode())
+    assert status == 201 and res["venID"] == ven["id"]
+    assert call(app, "GET", base + "/vens/%s/resources/%s" % (ven["id"], res["id"]))[1] == res
+    assert call(app, "POST", base + "/reports", json.dumps(
+        {"eventID": "1", "clientName": "v", "resources": []}).encode())[0] == 400  # 3.0.1 needs programID
+
+
+def test_odd_token_answers(tmp_path):
+    doc = base_scenario()
+    doc["auth"] = {"required": True, "clients": {"a": "b"}, "omit_expires_in": True, "scope": ["x", "y"],
+                   "reject_status": 403, "token_url": "https://elsewhere.example/token"}
+    app, _ = make_app(tmp_path, doc)
+    assert call(app, "GET", BASE + "/auth/server")[1] == {"tokenURL": "https://elsewhere.example/token"}
+    status, tok, _ = call(app, "POST", BASE + "/auth/token", form(
+        grant_type="client_credentials", client_id="a", client_secret="b"), FORM)
+    assert status == 200 and "expires_in" not in tok and tok["scope"] == ["x", "y"]
+    status, body, resp = call(app, "POST", BASE + "/auth/token", form(
+        grant_type="client_credentials", client_id="a", client_secret="no"), FORM)
+    assert status == 403 and resp.content_type == "application/problem+json" and body["status"] == 403
+
+
 def test_fault_rules():
     assert faults.parse_cli_rule("path=/events,status=500") == {"path": "/events", "status": 500}
     assert faults.parse_cli_rule("chunked=true,chunk_size=7") == {"chunked": True, "chunk_size": 7}

@@ -45,7 +45,9 @@ def write_scenario(path, sc):
 
 
 def device_config(**vtn):
-    v = {"poll_interval_s": 1, "discovery_timeout_s": 5, "retry_max_s": 2}
+    # These runs use a plain-http dev VTN: the user has to allow plain http for a
+    # discovered VTN explicitly (HTTPS + auth end to end: tests/host/test_client_e2e.py).
+    v = {"poll_interval_s": 1, "discovery_timeout_s": 5, "retry_max_s": 2, "default_scheme": "http"}
     v.update(vtn)
     return {"vtn": v, "outputs": CHANNELS}
 

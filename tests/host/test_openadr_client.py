@@ -61,27 +61,32 @@ def expect_error(result, *fragments):
 PROGRAMS = [{"id": "1", "programName": "day-prices"}, {"id": "2", "programName": "fleet"}]
 
 
+PAGE = "skip=0&limit=50"
+
+
 def test_programs_request_and_result():
     line, result = call(answer(200, PROGRAMS), "programs")
-    assert line == "GET %s/programs HTTP/1.1" % BASE_PATH
+    assert line == "GET %s/programs?%s HTTP/1.1" % (BASE_PATH, PAGE)
     assert result == PROGRAMS
 
 
 def test_base_url_with_trailing_slash_gives_one_slash():
     line, result = call(answer(200, []), "programs", base_path=BASE_PATH + "/")
-    assert line == "GET %s/programs HTTP/1.1" % BASE_PATH
+    assert line == "GET %s/programs?%s HTTP/1.1" % (BASE_PATH, PAGE)
     assert result == []
 
 
 def test_events_query_is_percent_encoded():
     line, result = call(answer(200, [{"id": "e1", "programID": "a b&c/\u00fc=?"}]), "events", "a b&c/\u00fc=?")
-    assert line == "GET %s/events?programID=a%%20b%%26c%%2F%%C3%%BC%%3D%%3F HTTP/1.1" % BASE_PATH
+    # A 3.1 server (base path) also gets active=true; one short page ends the paging.
+    assert line == "GET %s/events?programID=a%%20b%%26c%%2F%%C3%%BC%%3D%%3F&active=true&%s HTTP/1.1" % (
+        BASE_PATH, PAGE)
     assert result == [{"id": "e1", "programID": "a b&c/\u00fc=?"}]
 
 
 def test_events_plain_id_unchanged():
     line, _ = call(answer(200, []), "events", "Prog-1_x.y~z")
-    assert line == "GET %s/events?programID=Prog-1_x.y~z HTTP/1.1" % BASE_PATH
+    assert line == "GET %s/events?programID=Prog-1_x.y~z&active=true&%s HTTP/1.1" % (BASE_PATH, PAGE)
 
 
 def test_non_object_items_are_dropped():
@@ -175,13 +180,13 @@ def test_select_programs():
 @pytest.fixture(scope="module")
 def devvtn(tmp_path_factory):
     d = tmp_path_factory.mktemp("devvtn")
-    doc = make_scenario.make("2026-03-01T00:00:00Z", 3600, 4, "day-prices")
+    doc = make_scenario.make("2099-03-01T00:00:00Z", 3600, 4, "day-prices")
     doc["programs"].append({"id": "fleet-2", "programName": "fleet"})
     doc["events"].append({"id": "f1", "programID": "fleet-2", "priority": 1,
-                          "intervalPeriod": {"start": "2026-03-01T00:00:00Z", "duration": "PT1H"},
+                          "intervalPeriod": {"start": "2099-03-01T00:00:00Z", "duration": "PT1H"},
                           "intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [0.5]}]}]})
     doc["events"].append({"id": "f2", "programID": "fleet-2",
-                          "intervalPeriod": {"start": "2026-03-01T01:00:00Z", "duration": "PT1H"},
+                          "intervalPeriod": {"start": "2099-03-01T01:00:00Z", "duration": "PT1H"},
                           "intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [0.6]}]}]})
     # Programs come back chunked in 7-byte pieces: a real server's chunked framing.
     doc["faults"] = [{"path": "/programs", "chunked": True, "chunk_size": 7}]

@@ -7,7 +7,10 @@ Host-only (never ships to the device). Run it:
 
 Other flags: --hostname LABEL (SRV target LABEL.local.), --base-path
 (default openadr3/3.1.0), --openapi-file, --fault K=V[,K=V] (repeatable),
---quiet. --port 0 picks a free port.
+--quiet, --tls-dir DIR (HTTPS; a CA and server certificate for LABEL.local,
+the bind address and localhost are generated at start, the CA PEM goes to
+DIR/ca.pem), --spec-version 3.0.1 (the 3.0.1 API shape), --record PATH (every
+exchange as a JSON line), --no-gzip. --port 0 picks a free port.
 
 When it serves, it prints exactly one line to stdout,
 `devvtn ready http://ADDR:PORT/openadr3/3.1.0`; the request log goes to
@@ -15,8 +18,8 @@ stderr. SIGTERM or SIGINT: goodbye over mDNS, stop, exit status 0.
 
 Parts:
     scenario.py       scenario JSON -> programs/events/auth/faults; hot reload
-    app.py            the REST resources (programs, events, auth), no sockets
-    server.py         HTTP/1.1 on ThreadingHTTPServer, applies fault rules
+    app.py            the REST resources (programs, events, vens, resources, reports, auth), no sockets
+    server.py         HTTP/1.1 (or HTTPS) on ThreadingHTTPServer, gzip, fault rules, recording
     faults.py         fault rules: 5xx, invalid JSON, delays, chunked, close
     advertise.py      DNS-SD with python-zeroconf on one address, six TXT keys
     make_scenario.py  writes a day-price scenario (python -m tools.devvtn.make_scenario)

@@ -59,7 +59,29 @@ def parse_args(argv):
     p.add_argument("--fault", action="append", type=_fault, default=[], metavar="K=V[,K=V]",
                    help="fault rule for the whole run (see tools/devvtn/faults.py); repeatable")
     p.add_argument("--quiet", action="store_true", help="no per-request log on stderr")
+    p.add_argument("--tls-dir", metavar="DIR",
+                   help="serve HTTPS with a CA and server certificate generated at start (for the "
+                        "SRV host name .local, the bind address and localhost); the CA goes to DIR/ca.pem")
+    p.add_argument("--spec-version", choices=("3.1.0", "3.0.1"), default="3.1.0",
+                   help="API shape to serve (default 3.1.0); 3.0.1 has no /auth/server and nests resources")
+    p.add_argument("--record", metavar="PATH", help="append every request and answer to PATH as JSON lines")
+    p.add_argument("--no-gzip", action="store_true", help="never gzip responses")
     return p.parse_args(argv)
+
+
+def tls_context(tls_dir, names):
+    """Server SSLContext from a fresh CA; writes tls_dir/ca.pem for clients."""
+    import ssl
+
+    import trustme
+    os.makedirs(tls_dir, exist_ok=True)
+    ca = trustme.CA(organization_name="OpenADR dev VTN")
+    cert = ca.issue_cert(*names)
+    ca.cert_pem.write_to_path(os.path.join(tls_dir, "ca.pem"))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # the Definition: TLS 1.2 or later
+    cert.configure_cert(ctx)
+    return ctx
 
 
 def main(argv=None):
@@ -79,9 +101,15 @@ def main(argv=None):
         print("devvtn: cannot load scenario: %s" % e, file=sys.stderr)
         return 2
     openapi = args.openapi_file if args.openapi_file and os.path.isfile(args.openapi_file) else None
-    vtn = VtnApp(store, args.base_path, openapi)
+    hostname = args.hostname or hostname_from_instance(args.name)
+    scheme = "https" if args.tls_dir else "http"
+    ctx = None
+    if args.tls_dir:
+        ctx = tls_context(args.tls_dir, [hostname + ".local", args.host, "localhost"])
+    vtn = VtnApp(store, args.base_path, openapi, scheme=scheme, api_version=args.spec_version)
     try:
-        server = DevVtnServer((args.host, args.port), vtn, args.fault, args.quiet)
+        server = DevVtnServer((args.host, args.port), vtn, args.fault, args.quiet, ctx, args.record,
+                              not args.no_gzip)
     except OSError as e:
         print("devvtn: cannot listen on %s:%d: %s" % (args.host, args.port, e), file=sys.stderr)
         return 1
@@ -92,15 +120,15 @@ def main(argv=None):
     advertiser = None
     try:
         if not args.no_advertise and not stop.is_set():
-            hostname = args.hostname or hostname_from_instance(args.name)
-            advertiser = Advertiser(args.host, server.port, args.name, hostname, vtn.base_path)
+            advertiser = Advertiser(args.host, server.port, args.name, hostname, vtn.base_path, scheme,
+                                    args.spec_version)
             scenario = store.current()
             name = advertiser.start(scenario.program_names, scenario.requires_auth)
             print("devvtn: advertised %s -> %s.local.:%d" % (name, hostname, server.port),
                   file=sys.stderr, flush=True)
         if not stop.is_set():
             base = "/" + vtn.base_path if vtn.base_path else ""
-            print("devvtn ready http://%s:%d%s" % (args.host, server.port, base), flush=True)
+            print("devvtn ready %s://%s:%d%s" % (scheme, args.host, server.port, base), flush=True)
         while not stop.wait(RELOAD_CHECK_S):
             # Poll the file here too, so the TXT record follows it without requests.
             store.refresh()

@@ -21,11 +21,12 @@ def hostname_from_instance(instance):
     return label or "devvtn"
 
 
-def txt_properties(hostname, port, base_path, program_names, requires_auth, scheme="http"):
+def txt_properties(hostname, port, base_path, program_names, requires_auth, scheme="http",
+                   version=OPENADR_VERSION):
     base_path = base_path.strip("/")
     origin = "%s://%s.local:%d" % (scheme, hostname, port)
     props = {
-        "version": OPENADR_VERSION,
+        "version": version,
         "base_path": base_path,
         "local_url": "%s/%s" % (origin, base_path) if base_path else origin,
         "program_names": ",".join(program_names),
@@ -42,7 +43,9 @@ def txt_properties(hostname, port, base_path, program_names, requires_auth, sche
 class Advertiser:
     """One registered service; update() re-announces changed TXT, close() says goodbye."""
 
-    def __init__(self, address, port, instance, hostname, base_path):
+    def __init__(self, address, port, instance, hostname, base_path, scheme="http", version=OPENADR_VERSION):
+        self.scheme = scheme
+        self.version = version
         self.address = address
         self.port = port
         self.instance = instance
@@ -62,7 +65,8 @@ class Advertiser:
     def start(self, program_names, requires_auth):
         # Imported here so --no-advertise runs never load zeroconf at all.
         from zeroconf import IPVersion, Zeroconf
-        props = txt_properties(self.hostname, self.port, self.base_path, program_names, requires_auth)
+        props = txt_properties(self.hostname, self.port, self.base_path, program_names, requires_auth,
+                               self.scheme, self.version)
         self._zc = Zeroconf(interfaces=[self.address], ip_version=IPVersion.V4Only)
         info = self._service_info("%s.%s" % (self.instance, SERVICE_TYPE), props)
         try:
@@ -78,7 +82,8 @@ class Advertiser:
 
     def update(self, program_names, requires_auth):
         """Re-announce if the TXT content changed. Returns True when it did."""
-        props = txt_properties(self.hostname, self.port, self.base_path, program_names, requires_auth)
+        props = txt_properties(self.hostname, self.port, self.base_path, program_names, requires_auth,
+                               self.scheme, self.version)
         if self._zc is None or props == self.properties:
             return False
         info = self._service_info(self._info.name, props)

@@ -4,14 +4,34 @@ VtnApp.handle(Request) -> Response. server.py turns HTTP into Requests and
 Responses into bytes (and injects faults); nothing here touches sockets, so
 HTTPS, paging of more collections or reports slot in as routes or transport.
 
-Implemented (read-only, as a VEN sees a VTN):
+Implemented (as a VEN sees a VTN):
     GET  {base}/programs          targets, skip, limit
     GET  {base}/programs/{id}
     GET  {base}/events            programID, targets, active, skip, limit
     GET  {base}/events/{id}
+    GET  {base}/vens              venName, skip, limit (a client sees its own VENs)
+    POST {base}/vens              VEN_VEN_REQUEST; 409 if the venName exists
+    GET  {base}/vens/{id}
+    GET  {base}/resources         venID, resourceName, skip, limit
+    POST {base}/resources         VEN_RESOURCE_REQUEST; 409 if the name exists for that VEN
+    GET  {base}/resources/{id}
+    GET  {base}/reports           eventID, clientName, skip, limit
+    POST {base}/reports           reportRequest (eventID must exist)
+    GET  {base}/reports/{id}
     GET  {base}/auth/server       {"tokenURL": ...}
     POST {base}/auth/token        client credentials (form body or HTTP Basic)
     GET  /openapi.yaml            the spec, when the file is available
+
+api_version "3.0.1" serves the 3.0.1 shape instead: no /auth/server, VEN
+resources under /vens/{id}/resources, no objectType in VEN/resource requests,
+reports need programID, and the 3.1-only query parameters (active, targets)
+are refused with 400 so a client that sends them is caught.
+
+Scenario "auth" options beyond required/clients/token_lifetime (for testing
+clients against odd token endpoints): "omit_expires_in": true, "scope":
+"a b" or ["a", "b"] (returned as given), "reject_status": 400/401/403 (403
+answers with a problem body instead of an authError), "token_url": a
+tokenURL to announce instead of our own /auth/token.
 
 Targets follow the 3.1.0 read_targets rules in simplified form: an object
 without targets is visible to everyone; one with targets only to requests
@@ -30,6 +50,7 @@ import time
 import urllib.parse
 
 from tools.devvtn.periods import event_end
+from tools.devvtn.scenario import rfc3339
 
 DEFAULT_BASE_PATH = "openadr3/3.1.0"
 MAX_LIMIT = 50  # the schema's maximum for limit; also the default
@@ -48,6 +69,8 @@ class Request:
         self.body = body
         # host:port the client reached us on, for absolute URLs (tokenURL).
         self.authority = self.headers.get("host") or authority
+        # Who sent it (the client_id behind its token, or "anonymous"); set by VtnApp.
+        self.client_id = "anonymous"
 
 
 class Response:
@@ -151,21 +174,46 @@ class VtnApp:
         (("programs", "*"), {"GET": "get_program"}),
         (("events",), {"GET": "search_events"}),
         (("events", "*"), {"GET": "get_event"}),
+        (("vens",), {"GET": "search_vens", "POST": "create_ven"}),
+        (("vens", "*"), {"GET": "get_ven"}),
+        (("resources",), {"GET": "search_resources", "POST": "create_resource"}),
+        (("resources", "*"), {"GET": "get_resource"}),
+        (("reports",), {"GET": "search_reports", "POST": "create_report"}),
+        (("reports", "*"), {"GET": "get_report"}),
         (("auth", "server"), {"GET": "auth_server"}),
+        (("auth", "token"), {"POST": "auth_token"}),
+    )
+    ROUTES_301 = (
+        (("programs",), {"GET": "search_programs"}),
+        (("programs", "*"), {"GET": "get_program"}),
+        (("events",), {"GET": "search_events"}),
+        (("events", "*"), {"GET": "get_event"}),
+        (("vens",), {"GET": "search_vens", "POST": "create_ven"}),
+        (("vens", "*"), {"GET": "get_ven"}),
+        (("vens", "*", "resources"), {"GET": "search_resources", "POST": "create_resource"}),
+        (("vens", "*", "resources", "*"), {"GET": "get_ven_resource"}),
+        (("reports",), {"GET": "search_reports", "POST": "create_report"}),
+        (("reports", "*"), {"GET": "get_report"}),
         (("auth", "token"), {"POST": "auth_token"}),
     )
     # Routes a client must reach before it has a token.
     OPEN_ROUTES = (("auth", "server"), ("auth", "token"))
 
     def __init__(self, store, base_path=DEFAULT_BASE_PATH, openapi_file=None,
-                 scheme="http", clock=time.time):
+                 scheme="http", clock=time.time, api_version="3.1.0"):
         self.store = store
         self.base_path = base_path.strip("/")
         self.openapi_file = openapi_file
         self.scheme = scheme
         self.clock = clock
+        self.api_version = api_version
+        self.v301 = api_version.startswith("3.0")
         self._tokens = {}
         self._tokens_lock = threading.Lock()
+        # Objects VENs create live here, across scenario reloads.
+        self._objects = {"VEN": [], "RESOURCE": [], "REPORT": []}
+        self._objects_lock = threading.Lock()
+        self._next_id = 1
 
     def relative_path(self, path):
         """'/openadr3/3.1.0/events' -> '/events'; None when outside the base path."""
@@ -190,7 +238,11 @@ class VtnApp:
                 return self.openapi()
             raise HTTPProblem(404, "no such resource: %s" % req.path)
         parts = tuple(p for p in rel.split("/") if p)
-        for pattern, methods in self.ROUTES:
+        if self.v301:
+            for name in ("active", "targets"):
+                if name in req.query:
+                    raise HTTPProblem(400, "query parameter %r is not part of OpenADR 3.0.1" % name)
+        for pattern, methods in (self.ROUTES_301 if self.v301 else self.ROUTES):
             if len(pattern) != len(parts):
                 continue
             if not all(p == "*" or p == s for p, s in zip(pattern, parts)):
@@ -199,8 +251,7 @@ class VtnApp:
             if name is None:
                 raise HTTPProblem(405, "%s is not supported on %s" % (req.method, req.path),
                                   [("Allow", ", ".join(sorted(methods)))])
-            if scenario.requires_auth and pattern not in self.OPEN_ROUTES:
-                self._check_token(req)
+            req.client_id = self._client_of(req, scenario.requires_auth and pattern not in self.OPEN_ROUTES)
             ids = [s for p, s in zip(pattern, parts) if p == "*"]
             return getattr(self, name)(req, scenario, *ids)
         raise HTTPProblem(404, "no such resource: %s" % req.path)
@@ -233,12 +284,165 @@ class VtnApp:
             raise HTTPProblem(404, "no %s with id %r" % (kind, object_id))
         return json_response(obj)
 
+    # --- VEN objects: vens, resources, reports ---
+
+    def _body(self, req):
+        try:
+            obj = json.loads(req.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise HTTPProblem(400, "request body is not JSON")
+        if not isinstance(obj, dict):
+            raise HTTPProblem(400, "request body must be a JSON object")
+        return obj
+
+    def _store(self, kind, obj, client_id):
+        now = rfc3339(self.clock())
+        with self._objects_lock:
+            obj = dict(obj)
+            obj.update({"id": "%s-%d" % (kind.lower(), self._next_id), "createdDateTime": now,
+                        "modificationDateTime": now, "objectType": kind})
+            if not self.v301 or kind == "REPORT":
+                obj["clientID"] = client_id
+            self._next_id += 1
+            self._objects[kind].append(obj)
+            return obj
+
+    def _own(self, kind, req):
+        # Object privacy: a client sees the VEN objects it created.
+        with self._objects_lock:
+            return [o for o in self._objects[kind] if o.get("clientID", req.client_id) == req.client_id]
+
+    def _one_of(self, kind, req, object_id):
+        for o in self._own(kind, req):
+            if o["id"] == object_id:
+                return json_response(o)
+        raise HTTPProblem(404, "no %s with id %r" % (kind.lower(), object_id))
+
+    @staticmethod
+    def _name(obj, key):
+        value = obj.get(key)
+        if not isinstance(value, str) or not 1 <= len(value) <= 128:
+            raise HTTPProblem(400, "%s must be a string of 1..128 characters" % key)
+        return value
+
+    def search_vens(self, req, scenario):
+        vens = self._own("VEN", req)
+        name = _one(req.query, "venName")
+        if name is not None:
+            vens = [v for v in vens if v["venName"] == name]
+        return json_response(_page(req.query, vens))
+
+    def create_ven(self, req, scenario):
+        body = self._body(req)
+        name = self._name(body, "venName")
+        kind = body.get("objectType")
+        if self.v301:
+            if kind not in (None, "VEN"):
+                raise HTTPProblem(400, "objectType %r is not a 3.0.1 ven objectType" % kind)
+            ven = {"venName": name}
+        else:
+            if kind != "VEN_VEN_REQUEST":
+                raise HTTPProblem(400, "a VEN creates itself with objectType VEN_VEN_REQUEST, got %r" % kind)
+            ven = {"venName": name}
+        if body.get("attributes") is not None:
+            ven["attributes"] = body["attributes"]
+        with self._objects_lock:
+            if any(v["venName"] == name for v in self._objects["VEN"]):
+                raise HTTPProblem(409, "a ven named %r exists" % name)
+        return json_response(self._store("VEN", ven, req.client_id), 201)
+
+    def get_ven(self, req, scenario, ven_id):
+        return self._one_of("VEN", req, ven_id)
+
+    def search_resources(self, req, scenario, ven_id=None):
+        res = self._own("RESOURCE", req)
+        ven_id = ven_id or _one(req.query, "venID")
+        if ven_id is not None:
+            res = [r for r in res if r["venID"] == ven_id]
+        name = _one(req.query, "resourceName")
+        if name is not None:
+            res = [r for r in res if r["resourceName"] == name]
+        return json_response(_page(req.query, res))
+
+    def create_resource(self, req, scenario, ven_id=None):
+        body = self._body(req)
+        name = self._name(body, "resourceName")
+        if self.v301:
+            if body.get("objectType") not in (None, "RESOURCE"):
+                raise HTTPProblem(400, "objectType %r is not a 3.0.1 resource objectType" % body.get("objectType"))
+        else:
+            if body.get("objectType") != "VEN_RESOURCE_REQUEST":
+                raise HTTPProblem(400, "a VEN creates resources with objectType VEN_RESOURCE_REQUEST")
+            ven_id = self._name(body, "venID")
+        if not any(v["id"] == ven_id for v in self._own("VEN", req)):
+            raise HTTPProblem(404 if self.v301 else 400, "no ven with id %r" % ven_id)
+        with self._objects_lock:
+            if any(r["venID"] == ven_id and r["resourceName"] == name for r in self._objects["RESOURCE"]):
+                raise HTTPProblem(409, "ven %s already has a resource named %r" % (ven_id, name))
+        return json_response(self._store("RESOURCE", {"resourceName": name, "venID": ven_id}, req.client_id), 201)
+
+    def get_resource(self, req, scenario, resource_id):
+        return self._one_of("RESOURCE", req, resource_id)
+
+    def get_ven_resource(self, req, scenario, ven_id, resource_id):
+        for r in self._own("RESOURCE", req):
+            if r["id"] == resource_id and r["venID"] == ven_id:
+                return json_response(r)
+        raise HTTPProblem(404, "no resource with id %r" % resource_id)
+
+    def search_reports(self, req, scenario):
+        reports = self._own("REPORT", req)
+        for key in ("eventID", "clientName", "programID"):
+            value = _one(req.query, key)
+            if value is not None:
+                reports = [r for r in reports if r.get(key) == value]
+        return json_response(_page(req.query, reports))
+
+    def create_report(self, req, scenario):
+        body = self._body(req)
+        event_id = self._name(body, "eventID")
+        self._name(body, "clientName")
+        if scenario.event(event_id) is None:
+            raise HTTPProblem(400, "no event with id %r" % event_id)
+        if self.v301:
+            self._name(body, "programID")
+        resources = body.get("resources")
+        if not isinstance(resources, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("resourceName"), str) and isinstance(r.get("intervals"), list)
+                for r in resources):
+            raise HTTPProblem(400, "resources must be a list of {resourceName, intervals}")
+        for key in ("id", "createdDateTime", "modificationDateTime", "objectType", "clientID"):
+            body.pop(key, None)  # the VTN provisions these
+        return json_response(self._store("REPORT", body, req.client_id), 201)
+
+    def get_report(self, req, scenario, report_id):
+        return self._one_of("REPORT", req, report_id)
+
+    def objects(self, kind):
+        """Snapshot of the VEN-created objects of one kind (tests, the demo)."""
+        with self._objects_lock:
+            return [dict(o) for o in self._objects[kind]]
+
     # --- auth ---
 
     def auth_server(self, req, scenario):
+        if scenario.auth.get("token_url"):
+            return json_response({"tokenURL": scenario.auth["token_url"]})
         base = "/" + self.base_path if self.base_path else ""
         url = "%s://%s%s/auth/token" % (self.scheme, req.authority, base)
         return json_response({"tokenURL": url})
+
+    def _client_of(self, req, required):
+        """The client ID behind the request's token; raises 401 when required and missing."""
+        if required:
+            return self._check_token(req)
+        auth = req.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            with self._tokens_lock:
+                entry = self._tokens.get(auth[7:].strip())
+            if entry is not None:
+                return entry[0]
+        return "anonymous"
 
     def _credentials(self, req):
         auth = req.headers.get("authorization", "")
@@ -271,7 +475,10 @@ class VtnApp:
         clients = scenario.auth.get("clients") or {}
         # No clients listed: any credentials will do (a development convenience).
         if clients and clients.get(client_id) != secret:
-            return _auth_error(401, "invalid_client", "unknown client_id or wrong client_secret")
+            status = int(scenario.auth.get("reject_status", 401))
+            if status == 403:
+                return problem(403, "client %r is not allowed here" % client_id)
+            return _auth_error(status, "invalid_client", "unknown client_id or wrong client_secret")
         lifetime = int(scenario.auth.get("token_lifetime", 3600))
         token = secrets.token_urlsafe(24)
         with self._tokens_lock:
@@ -280,8 +487,12 @@ class VtnApp:
             for old in [t for t, (_, exp) in self._tokens.items() if exp <= now]:
                 del self._tokens[old]
             self._tokens[token] = (client_id, now + lifetime)
-        return json_response({"access_token": token, "token_type": "Bearer",
-                              "expires_in": lifetime})
+        answer = {"access_token": token, "token_type": "Bearer"}
+        if not scenario.auth.get("omit_expires_in"):
+            answer["expires_in"] = lifetime
+        if scenario.auth.get("scope") is not None:
+            answer["scope"] = scenario.auth["scope"]
+        return json_response(answer)
 
     def _check_token(self, req):
         auth = req.headers.get("authorization", "")

@@ -3,6 +3,9 @@
     with DevVtn(scenario_path, "127.0.0.2", advertise=True, log_path=log) as vtn:
         vtn.url   # http://127.0.0.2:PORT/openadr3/3.1.0
 
+    with DevVtn(scenario_path, "127.0.0.2", tls_dir=tmp, record=tmp + "/rec.jsonl") as vtn:
+        vtn.url, vtn.ca_path, vtn.ca_pem()   # https://..., the generated CA
+
 Every wait is bounded. The child inherits this process's network namespace,
 so call tools.netns.enter() (or run under `python -m tools.netns --`) before
 starting an advertising VTN.
@@ -25,13 +28,20 @@ class DevVtnError(RuntimeError):
 
 class DevVtn:
     def __init__(self, scenario, host, port=0, advertise=False, name=None, extra=(),
-                 log_path=None, ready_timeout=10.0, python=sys.executable):
+                 log_path=None, ready_timeout=10.0, python=sys.executable, tls_dir=None, record=None):
         self.argv = [python, "-m", "tools.devvtn", "--scenario", str(scenario),
                      "--host", host, "--port", str(port)]
         if not advertise:
             self.argv.append("--no-advertise")
         if name:
             self.argv += ["--name", name]
+        self.ca_path = None
+        if tls_dir:
+            self.argv += ["--tls-dir", str(tls_dir)]
+            self.ca_path = os.path.join(str(tls_dir), "ca.pem")
+        self.record_path = str(record) if record else None
+        if record:
+            self.argv += ["--record", str(record)]
         self.argv += list(extra)
         self.log_path = log_path
         self.ready_timeout = ready_timeout
@@ -71,6 +81,19 @@ class DevVtn:
         self.stop()
         raise DevVtnError("dev VTN not ready within %.1f s (exit %s); output %r; log %s"
                           % (self.ready_timeout, self.proc.returncode, buf, self.log_path))
+
+    def ca_pem(self):
+        """The generated CA certificate (PEM text), for a VEN's vtn.ca_pem."""
+        with open(self.ca_path) as f:
+            return f.read()
+
+    def records(self):
+        """Every exchange recorded so far (with record=PATH), oldest first."""
+        import json
+        if not self.record_path or not os.path.exists(self.record_path):
+            return []
+        with open(self.record_path) as f:
+            return [json.loads(line) for line in f if line.endswith("\n")]
 
     def stop(self, timeout=5.0):
         """SIGTERM, wait (bounded), SIGKILL if needed. Returns the exit status."""

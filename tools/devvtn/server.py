@@ -1,14 +1,26 @@
-"""HTTP/1.1 transport of the development VTN: stdlib ThreadingHTTPServer.
+"""HTTP/1.1 transport of the development VTN: stdlib ThreadingHTTPServer, plain or TLS.
 
 Persistent connections, every body framed by Content-Length (or chunked when a
-fault asks for it), one line per request on stderr. Fault rules (faults.py)
-are applied here, between the VTN logic (app.py) and the socket, so the logic
-never needs to know about them.
+fault asks for it), gzip when the client accepts it, one line per request on
+stderr. Fault rules (faults.py) are applied here, between the VTN logic
+(app.py) and the socket, so the logic never needs to know about them.
+
+TLS (tls_context): the handshake runs in the connection's own thread with a
+time limit, so a client that never completes it holds up nobody; a failed
+handshake (e.g. a client that does not trust our CA) is logged.
+
+Recording (record_path): one JSON line per answered request, with what was
+asked and answered (bodies as text, before gzip and faults), so tests can
+check every exchange against the OpenADR models and the OpenAPI file.
 """
 
+import gzip
 import http.server
+import json
 import socket
+import ssl
 import sys
+import threading
 import time
 
 from tools.devvtn.app import Request, problem
@@ -16,6 +28,8 @@ from tools.devvtn.faults import Injector
 
 MAX_REQUEST_BODY = 1 << 20
 IDLE_TIMEOUT_S = 30  # drop idle keep-alive connections so threads do not pile up
+HANDSHAKE_TIMEOUT_S = 10
+GZIP_MIN_BYTES = 256  # smaller bodies go out as they are
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -67,6 +81,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             response = problem(effect.status, "injected fault")
         else:
             response = vtn.handle(req, scenario)
+        self.server.record(req, rel, response)
         if effect.invalid_json:
             response.body = response.body[:len(response.body) // 2] or b"{"
         self._send(response, effect)
@@ -77,6 +92,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", response.content_type)
         for name, value in response.headers:
             self.send_header(name, value)
+        if (self.server.gzip and len(response.body) >= GZIP_MIN_BYTES
+                and "gzip" in self.headers.get("Accept-Encoding", "").lower()):
+            response.body = gzip.compress(response.body)
+            self.send_header("Content-Encoding", "gzip")
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
         else:
@@ -119,11 +138,49 @@ class DevVtnServer(http.server.ThreadingHTTPServer):
     block_on_close = False
     address_family = socket.AF_INET
 
-    def __init__(self, address, vtn, cli_faults=(), quiet=False):
+    def __init__(self, address, vtn, cli_faults=(), quiet=False, tls_context=None, record_path=None,
+                 gzip_ok=True):
         self.vtn = vtn
         self.injector = Injector(cli_faults)
         self.quiet = quiet
+        self.tls_context = tls_context
+        self.gzip = gzip_ok
+        self._record = open(record_path, "a") if record_path else None
+        self._record_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def finish_request(self, request, client_address):
+        if self.tls_context is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(HANDSHAKE_TIMEOUT_S)
+        try:
+            tls = self.tls_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            sys.stderr.write("devvtn: %s TLS handshake failed: %s\n" % (client_address[0], e))
+            sys.stderr.flush()
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
+
+    def record(self, req, rel, response):
+        if self._record is None:
+            return
+        line = {"t": round(time.time(), 3), "method": req.method, "path": req.path, "rel": rel,
+                "query": req.query, "content_type": req.headers.get("content-type"),
+                "authorization": req.headers.get("authorization", "")[:6].strip() or None,
+                "body": req.body.decode("utf-8", "replace"), "status": response.status,
+                "response_type": response.content_type, "response": response.body.decode("utf-8", "replace")}
+        with self._record_lock:
+            self._record.write(json.dumps(line) + "\n")
+            self._record.flush()
+
+    def server_close(self):
+        super().server_close()
+        if self._record is not None:
+            self._record.close()
+            self._record = None
 
     def handle_error(self, request, client_address):
         # A client that gives up mid-answer (timeouts under test) is routine here.

@@ -1,0 +1,104 @@
+"""Helpers for the client tests (tests/host/test_client_*.py): a dev VTN over HTTPS
+with auth and a request record, and the firmware's VtnClient on this event loop."""
+import asyncio
+import json
+import logging
+import os
+
+from tools.devvtn import make_scenario
+from tools.devvtn.launch import DevVtn
+from ven.openadr import VtnClient
+
+LIMIT_S = 20  # hard limit on one test's event loop
+FUTURE = "2099-03-01T00:00:00Z"  # events that have not transpired (active=true keeps them)
+CLIENT_ID = "ven-1"
+SECRET = "s3cr et&=/+"  # characters that must be form-encoded
+
+
+def scenario(events=0, auth=True, lifetime=3600, **auth_extra):
+    """Program "1" with a 4-interval price event "1", plus `events` more events."""
+    doc = make_scenario.make(FUTURE, 3600, 4, "day-prices")
+    for n in range(events):
+        doc["events"].append({"id": "e%03d" % n, "programID": "1", "intervalPeriod": {
+            "start": FUTURE, "duration": "PT1H"}, "intervals": [{"id": 0, "payloads": [
+                {"type": "PRICE", "values": [round(0.1 + n / 1000, 4)]}]}]})
+    if auth:
+        doc["auth"] = dict({"required": True, "clients": {CLIENT_ID: SECRET}, "token_lifetime": lifetime},
+                           **auth_extra)
+    return doc
+
+
+def write(path, doc):
+    tmp = str(path) + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f)
+    os.replace(tmp, str(path))
+
+
+def start_vtn(tmp_path, doc, host, tls=True, extra=()):
+    """A running DevVtn (call .stop()) with .scenario_path; records every exchange."""
+    path = tmp_path / "scenario.json"
+    write(path, doc)
+    vtn = DevVtn(path, host, tls_dir=str(tmp_path / "tls") if tls else None,
+                 record=str(tmp_path / "record.jsonl"), log_path=str(tmp_path / "vtn.log"), extra=list(extra))
+    vtn.start()
+    vtn.scenario_path = path
+    return vtn
+
+
+def vtn_cfg(vtn=None, **over):
+    cfg = {"http_timeout_s": 3, "max_body_bytes": 200000, "client_id": CLIENT_ID, "client_secret": SECRET,
+           "retry_max_s": 300, "default_scheme": "https", "tls_insecure": False, "ca_pem": "", "ca_file": "",
+           "targets": [], "scope": ""}
+    if vtn is not None and vtn.ca_path:
+        cfg["ca_pem"] = vtn.ca_pem()
+    cfg.update(over)
+    return cfg
+
+
+class FakeClock:
+    def __init__(self, t=1000000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+class LogCapture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+        self.logger = logging.getLogger("ven.test.%d" % id(self))
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.propagate = False
+        self.logger.addHandler(self)
+
+    def emit(self, record):
+        self.records.append((record.levelname, record.getMessage()))
+
+    def lines(self, level=None):
+        return [m for lv, m in self.records if level is None or lv == level]
+
+
+def client(url, cfg, **kw):
+    return VtnClient(url, cfg, **kw)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, LIMIT_S))
+
+
+async def cycle(c, *calls):
+    """One poll cycle: begin, the calls (coroutine functions of the client), end."""
+    await c.begin()
+    try:
+        out = []
+        for fn in calls:
+            out.append(await fn(c))
+        return out
+    finally:
+        await c.end()
+
+
+def paths(records, method=None):
+    return [(r["method"], r["rel"]) for r in records if method is None or r["method"] == method]
