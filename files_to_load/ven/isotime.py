@@ -19,7 +19,14 @@ INFINITE = 1 << 40
 NOW = -1
 
 _EPOCH_2000 = 946684800  # Unix seconds at 2000-01-01T00:00:00Z
-_EPOCH_OFFSET = _EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0
+
+
+def epoch_offset(epoch_year):
+    """Seconds to add to a port's time.time() for Unix time: the ESP32 counts from 2000."""
+    return _EPOCH_2000 if epoch_year == 2000 else 0
+
+
+_EPOCH_OFFSET = epoch_offset(time.gmtime(0)[0])
 
 
 class TimeFormatError(ValueError):
@@ -126,13 +133,23 @@ def parse_datetime(s):
 
 
 # Calendar units have no fixed length; OpenADR uses them for "a day", "a week" and
-# P9999Y. Years and months are taken as 365 and 30 days here.
+# P9999Y. Years and months are taken as 365 and 30 days here (the User Guide
+# advises against months for exactly this reason).
 _DATE_UNITS = {"Y": 365 * 86400, "M": 30 * 86400, "W": 7 * 86400, "D": 86400}
 _TIME_UNITS = {"H": 3600, "M": 60, "S": 1}
+# ISO 8601 order: each unit at most once, in this order (the spec's pattern also
+# allows W beside Y and M).
+_DATE_ORDER = "YMWD"
+_TIME_ORDER = "HMS"
 
 
 def parse_duration(s):
-    """ISO 8601 duration -> seconds (int, may be negative); P9999Y or more -> INFINITE."""
+    """ISO 8601 duration -> seconds (int, may be negative); P9999Y or more -> INFINITE.
+
+    Any component may carry a fraction ("PT0.5M" = 30 s, "PT2.9S" = 2 s): each
+    component is truncated to whole seconds. Hours or seconds without the T
+    ("P12H") are accepted as the User Guide writes them.
+    """
     if not isinstance(s, str):
         raise TimeFormatError("duration must be a string, got %r" % (s,))
     s = s.strip().upper()
@@ -148,6 +165,7 @@ def parse_duration(s):
     num = ""
     seen = False
     time_seen = False
+    pos = 0  # index into the unit order: units must come in order, once each
     for c in s[1:]:
         if c.isdigit() or c in ".,":
             num += c
@@ -156,21 +174,29 @@ def parse_duration(s):
             if in_time or num:
                 raise TimeFormatError("misplaced T in %r" % s)
             in_time = True
+            pos = 0
             continue
-        units = _TIME_UNITS if in_time else _DATE_UNITS
-        if c not in units or not num:
+        if not in_time and c in "HS":
+            # "P12H" is not ISO 8601, but the User Guide itself writes it (event.duration
+            # example); H and S cannot mean anything else, so read them as "PT12H".
+            in_time = True
+            pos = 0
+        order = _TIME_ORDER if in_time else _DATE_ORDER
+        k = order.find(c, pos)
+        if k < 0 or not num or num in (".", ","):
             raise TimeFormatError("bad duration %r" % s)
-        if "." in num or "," in num:
-            whole, _, frac = num.replace(",", ".").partition(".")
-            value = int(whole or "0")
-            if frac and units[c] > 1:
-                # Fractions of a unit in whole seconds (e.g. PT0.5M = 30 s).
-                total += int(frac) * units[c] // (10 ** len(frac))
-        else:
-            value = int(num)
+        pos = k + 1
+        unit = (_TIME_UNITS if in_time else _DATE_UNITS)[c]
+        whole, _, frac = num.replace(",", ".").partition(".")
+        if "." in frac or (frac and not frac.isdigit()) or (whole and not whole.isdigit()):
+            raise TimeFormatError("bad number in %r" % s)
+        value = int(whole or "0")
+        if frac and unit > 1:
+            # Fractions of a unit in whole seconds (e.g. PT0.5M = 30 s).
+            total += int(frac) * unit // (10 ** len(frac))
         if c == "Y" and not in_time:
             years += value
-        total += value * units[c]
+        total += value * unit
         num = ""
         seen = True
         time_seen = in_time
@@ -179,6 +205,50 @@ def parse_duration(s):
     if years >= 9999:
         return INFINITE if sign > 0 else -INFINITE
     return sign * total
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def parse_http_date(s):
+    """HTTP Date header (RFC 9110 IMF-fixdate, also the obsolete RFC 850 and asctime
+    forms) -> Unix seconds. Raises TimeFormatError.
+
+        parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT") -> 784111777
+    """
+    if not isinstance(s, str):
+        raise TimeFormatError("HTTP date must be a string, got %r" % (s,))
+    parts = s.replace(",", " ").replace("-", " ").split()
+    # IMF-fixdate: Sun 06 Nov 1994 08:49:37 GMT; RFC 850: Sunday 06 Nov 94 08:49:37 GMT;
+    # asctime: Sun Nov 6 08:49:37 1994
+    try:
+        if len(parts) == 5 and parts[1].lower() in _MONTHS:
+            mon, day, hms, year = parts[1], parts[2], parts[3], parts[4]
+        elif len(parts) == 6 and parts[5].upper() in ("GMT", "UTC", "Z"):
+            day, mon, year, hms = parts[1], parts[2], parts[3], parts[4]
+        else:
+            raise TimeFormatError("bad HTTP date %r" % s)
+        m = _MONTHS.index(mon.lower()) + 1
+        y = int(year)
+        if len(year) == 2:
+            # RFC 9110 5.6.7: a two-digit year more than 50 years ahead is in the past.
+            y += 2000 if y < 70 else 1900
+        d = int(day)
+        hh, mm, ss = hms.split(":")
+        h, mi, sec = int(hh), int(mm), int(ss)
+    except ValueError:
+        raise TimeFormatError("bad HTTP date %r" % s)
+    if not (1 <= d <= _days_in_month(y, m) and 0 <= h <= 23 and 0 <= mi <= 59 and 0 <= sec <= 60):
+        raise TimeFormatError("HTTP date out of range %r" % s)
+    return days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + sec
+
+
+def civil_from_unix(t):
+    """Unix seconds -> (year, month, day, hour, minute, second, weekday 0=Monday)."""
+    days, rem = divmod(int(t), 86400)
+    y, m, d = civil_from_days(days)
+    # 1970-01-01 was a Thursday (3 when Monday is 0).
+    return y, m, d, rem // 3600, rem // 60 % 60, rem % 60, (days + 3) % 7
 
 
 def format_datetime(t):

@@ -2,20 +2,24 @@
 #
 # Each channel is a machine.PWM on a free GPIO. It starts at its fail-safe
 # duty, and every change is logged once as "<name> price=<p> duty_u16=<d>"
-# (logger "ven.outputs", args (name, price, duty)), which is also what the host
-# simulation records.
+# (logger "ven.outputs", args (name, value, duty)), which is also what the host
+# simulation records. The mapping is ven.pricemap's; a channel with a ramp
+# limit moves one step per RAMP_STEP_MS while apply() says it is ramping.
 #
 #   outs = Outputs(cfg["outputs"])
-#   outs.apply({"PRICE": 0.21})     # values by payload type; missing -> fail-safe
+#   ramping = outs.apply({"PRICE": 0.21}, now_ms)   # values by payload type; missing -> fail-safe
 #   outs.failsafe()
 
 import logging
 
 from machine import Pin, PWM
 
-from ven.pricemap import duty_for
+from ven.pricemap import duty_for, ramp
 
 log = logging.getLogger("ven.outputs")
+
+# While a ramp limit holds a channel back, the loop steps it this often.
+RAMP_STEP_MS = 250
 
 
 class Channel:
@@ -23,13 +27,27 @@ class Channel:
         self.cfg = cfg
         self.name = cfg["name"]
         self.payload_type = cfg["payload_type"]
-        self.pwm = PWM(Pin(cfg["pin"]), freq=cfg["freq_hz"], duty_u16=cfg["failsafe_duty"])
-        self.duty = cfg["failsafe_duty"]
+        self.limit = cfg.get("ramp_limit_per_s", 0)
+        self.duty = duty_for(None, cfg)
+        self.pwm = PWM(Pin(cfg["pin"]), freq=cfg["freq_hz"], duty_u16=self.duty)
         self.value = None
+        self.target = self.duty
+        self._step_ms = None  # time of the last ramp step, while ramping
         log.info("%s price=%s duty_u16=%d", self.name, None, self.duty)
 
-    def set_value(self, value):
-        duty = duty_for(value, self.cfg)
+    def set_value(self, value, now_ms=None):
+        """Drive the channel for `value` (None = fail-safe); True while still ramping."""
+        target = duty_for(value, self.cfg)
+        self.target = target
+        duty = target
+        if value is not None and self.limit and now_ms is not None and self.duty != target:
+            # The first step is taken at once (on the boundary), later ones by elapsed time.
+            last = self._step_ms
+            elapsed = RAMP_STEP_MS if last is None else max(0, now_ms - last)
+            duty = ramp(self.duty, target, self.limit, elapsed)
+            self._step_ms = now_ms if duty != target else None
+        else:
+            self._step_ms = None
         changed = duty != self.duty or value != self.value
         self.value = value
         if duty != self.duty:
@@ -37,6 +55,7 @@ class Channel:
             self.duty = duty
         if changed:
             log.info("%s price=%s duty_u16=%d", self.name, value, duty)
+        return duty != target
 
 
 class Outputs:
@@ -46,9 +65,13 @@ class Outputs:
     def payload_types(self):
         return sorted(set([c.payload_type for c in self.channels]))
 
-    def apply(self, values):
+    def apply(self, values, now_ms=None):
+        """Set every channel from values by payload type; True if any is still ramping."""
+        ramping = False
         for c in self.channels:
-            c.set_value(values.get(c.payload_type))
+            if c.set_value(values.get(c.payload_type), now_ms):
+                ramping = True
+        return ramping
 
     def failsafe(self):
         for c in self.channels:

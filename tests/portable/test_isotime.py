@@ -83,11 +83,55 @@ class DurationTest(unittest.TestCase):
         self.assertTrue(parse_datetime("2026-11-22T10:00:00Z") + INFINITE > parse_datetime("9999-12-31T23:59:59Z"))
 
     def test_rejects_garbage(self):
-        for bad in ("", "P", "PT", "1H", "PT1D", "P1H", "PTM", "P1DT", "P1Y2", "PT1H1H1", "PT-1H"):
+        for bad in ("", "P", "PT", "1H", "PT1D", "PTM", "P1DT", "P1Y2", "PT1H1H1", "PT-1H", "PT1H1H", "P1D1Y",
+                    "PT1S1M", "P1M1M", "PT1.2.3S", "PT.S", "P1DT2H3D"):
             with self.assertRaises(TimeFormatError):
                 parse_duration(bad)
         with self.assertRaises(TimeFormatError):
             parse_duration(3600)
+
+
+    def test_order_and_week(self):
+        self.assertEqual(parse_duration("P1Y2M3W4DT5H6M7S"),
+                         365 * 86400 + 60 * 86400 + 21 * 86400 + 4 * 86400 + 5 * 3600 + 6 * 60 + 7)
+        self.assertEqual(parse_duration("+PT1M"), 60)
+
+    def test_user_guide_spelling_without_t(self):
+        # The User Guide's event.duration example says "P12H".
+        self.assertEqual(parse_duration("P12H"), 12 * 3600)
+        self.assertEqual(parse_duration("P1D12H"), 36 * 3600)
+        self.assertEqual(parse_duration("P1M"), 30 * 86400)  # M before T stays months
+
+    def test_negative_infinite(self):
+        self.assertEqual(parse_duration("-P9999Y"), -INFINITE)
+        self.assertEqual(parse_duration("P10000Y"), INFINITE)
+
+
+class HttpDateTest(unittest.TestCase):
+    def test_three_formats(self):
+        for text in ("Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"):
+            self.assertEqual(isotime.parse_http_date(text), 784111777, text)
+        self.assertEqual(isotime.parse_http_date("Thu, 01 Jan 2026 00:00:00 GMT"), parse_datetime("2026-01-01"))
+
+    def test_rejects_garbage(self):
+        for bad in ("", "yesterday", "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT",
+                    "Sun, 06 Nov 1994 25:49:37 GMT", "Sun, 06 Nov 1994 08:49 GMT", None, 17):
+            with self.assertRaises(TimeFormatError):
+                isotime.parse_http_date(bad)
+
+
+class CalendarTest(unittest.TestCase):
+    def test_civil_from_unix_with_weekday(self):
+        self.assertEqual(isotime.civil_from_unix(0), (1970, 1, 1, 0, 0, 0, 3))  # a Thursday
+        self.assertEqual(isotime.civil_from_unix(parse_datetime("2026-11-22T10:11:12Z")), (2026, 11, 22, 10, 11, 12, 6))
+        self.assertEqual(isotime.civil_from_unix(946684800)[6], 5)  # 2000-01-01, a Saturday
+
+    def test_epoch_offset(self):
+        self.assertEqual(isotime.epoch_offset(2000), 946684800)
+        self.assertEqual(isotime.epoch_offset(1970), 0)
+        # This port's offset matches its own gmtime: Unix 0 is 1970-01-01 everywhere.
+        import time
+        self.assertEqual(isotime.epoch_offset(time.gmtime(0)[0]), isotime._EPOCH_OFFSET)
 
 
 class ClockTest(unittest.TestCase):

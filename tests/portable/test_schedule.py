@@ -1,103 +1,455 @@
 # Portable: runs on CPython (pytest) and on the MicroPython VM (tests/mpvm).
+#
+# Table-driven from the OpenADR 3.1.0 User Guide's examples (section 7 and 8),
+# copied here as data so the tests do not need the spec folder.
+import os
 import unittest
 
 from ven import schedule
 from ven.isotime import parse_datetime
 
-T0 = parse_datetime("2026-11-22T00:00:00Z")
 H = 3600
+D = 86400
+T0 = parse_datetime("2026-11-22T00:00:00Z")
+UG = parse_datetime("2023-02-10T00:00:00Z")  # the User Guide's examples start here
+NOW_31 = "0001-01-01T00:00:00"
+NOW_30 = "0000-00-00"
 
 
-def price_event(prices, start="2026-11-22T00:00:00Z", duration="PT1H", **extra):
-    ev = {"id": "e1", "programID": "p1", "intervalPeriod": {"start": start, "duration": duration},
-          "intervals": [{"id": i, "payloads": [{"type": "PRICE", "values": [p]}]} for i, p in enumerate(prices)]}
+def price_event(prices, start="2026-11-22T00:00:00Z", step="PT1H", typ="PRICE", **extra):
+    # step: the event intervalPeriod.duration; event fields (e.g. "duration") go in extra.
+    ev = {"id": "e1", "programID": "p1", "intervalPeriod": {"start": start, "duration": step},
+          "intervals": [{"id": i, "payloads": [{"type": typ, "values": [p]}]} for i, p in enumerate(prices)]}
     for k in extra:
         ev[k] = extra[k]
     return ev
 
 
-class ScheduleTest(unittest.TestCase):
-    def test_hourly_prices_for_a_day(self):
-        prices = [0.1 + 0.01 * h for h in range(24)]
-        slots, errors = schedule.build([price_event(prices)], "PRICE", T0)
-        self.assertEqual(errors, [])
-        self.assertEqual(len(slots), 24)
-        for h in range(24):
-            self.assertEqual(schedule.value_at(slots, T0 + h * H), prices[h])
-            self.assertEqual(schedule.value_at(slots, T0 + h * H + H - 1), prices[h])
-        self.assertEqual(schedule.value_at(slots, T0 - 1), None)
-        self.assertEqual(schedule.value_at(slots, T0 + 24 * H), None)
+# --- The User Guide's examples -------------------------------------------------
 
-    def test_next_change(self):
-        slots, _ = schedule.build([price_event([1, 2])], "PRICE", T0)
-        self.assertEqual(schedule.next_change(slots, T0 - 100), T0)
-        self.assertEqual(schedule.next_change(slots, T0), T0 + H)
-        self.assertEqual(schedule.next_change(slots, T0 + H + 5), T0 + 2 * H)
-        self.assertEqual(schedule.next_change(slots, T0 + 2 * H), None)
+UG_7_2_MINIMAL = {
+    "createdDateTime": "14:13:26", "eventName": "simplePriceEvent", "id": "0",
+    "intervalPeriod": {"duration": "PT1H", "start": "2023-02-10T00:00:00.000Z"},
+    "intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [0.17]}]}],
+    "objectType": "EVENT", "programID": "0"}
+
+UG_7_3_MULTI_VALUE = {
+    "eventName": "multiPriceEvent", "programID": "44",
+    "payloadDescriptors": [{"payloadType": "PRICE", "units": "KWH", "currency": "USD"}],
+    "intervals": [{"id": 0, "intervalPeriod": {"start": "2025-06-25T00:00:00.000Z", "duration": "PT3H"},
+                   "payloads": [{"type": "PRICE", "values": [0.17, 0.03, 0.11]}]}]}
+
+UG_7_4_VARIABLE = {
+    "eventName": "variableIntervalsEvent", "programID": "44",
+    "intervalPeriod": {"start": "2023-02-10T00:00:00.000Z", "duration": "PT1H"},
+    "intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [0.17]}]},
+                  {"id": 1, "intervalPeriod": {"duration": "PT2H"},
+                   "payloads": [{"type": "PRICE", "values": [0.22]}]}]}
+
+UG_7_6_DESCRIPTORS = {
+    "eventName": "payloadDescriptorsEvent", "programID": "44",
+    "intervalPeriod": {"start": "2023-02-10T00:00:00.000Z", "duration": "PT1H"},
+    "payloadDescriptors": [{"payloadType": "PRICE", "units": "KWH", "currency": "USD"}, {"payloadType": "GHG"}],
+    "intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [0.17]}, {"type": "GHG", "values": [0.03]}]}]}
+
+UG_8_1_ALERT = {
+    "eventName": "alertEvent", "programID": "44",
+    "intervalPeriod": {"start": "2025-03-14T00:00:00.000Z", "duration": "PT4H"},
+    "intervals": [{"id": 0, "payloads": [{"type": "ALERT_GRID_EMERGENCY",
+                                          "values": ["The grid is currently under emergency conditions"]}]}]}
+
+UG_8_2_SIMPLE = {
+    "eventName": "simpleEvent", "programID": "44",
+    "intervalPeriod": {"start": "2025-03-14T00:00:00.000Z", "duration": "PT4H"},
+    "payloadDescriptors": [{"payloadType": "SIMPLE"}],
+    "intervals": [{"id": 0, "payloads": [{"type": "SIMPLE", "values": [1]}]}]}
+
+UG_8_3_PRICING = {
+    "eventName": "pricingEvent", "programID": "44",
+    "intervalPeriod": {"start": "2023-02-10T00:00:00.000Z", "duration": "PT1H"},
+    "reportDescriptors": [{"payloadType": "USAGE", "readingType": "DIRECT_READ", "units": "KWH",
+                           "startInterval": -1, "numIntervals": -1, "historical": True,
+                           "frequency": -1, "repeat": 1}],
+    "payloadDescriptors": [{"payloadType": "PRICE", "units": "KWH", "currency": "USD"}],
+    "intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [0.17]}]},
+                  {"id": 1, "payloads": [{"type": "PRICE", "values": [0.03]}]}]}
+
+
+def alert_now(start=NOW_31, **extra):
+    ev = dict(UG_8_1_ALERT)
+    ev["id"] = "alert"
+    ev["intervalPeriod"] = {"start": start, "duration": "P9999Y"}
+    for k in extra:
+        ev[k] = extra[k]
+    return ev
+
+
+# Each case: (name, events, payload type, now, [(time, expected value), ...]).
+CASES = [
+    ("7.2 minimal price event", [UG_7_2_MINIMAL], "PRICE", UG,
+     [(UG - 1, None), (UG, 0.17), (UG + H - 1, 0.17), (UG + H, None)]),
+    ("7.3 multi-valued payload splits the interval", [UG_7_3_MULTI_VALUE], "PRICE",
+     parse_datetime("2025-06-25T00:00:00Z"),
+     [(parse_datetime("2025-06-25T00:00:00Z"), 0.17), (parse_datetime("2025-06-25T00:59:59Z"), 0.17),
+      (parse_datetime("2025-06-25T01:00:00Z"), 0.03), (parse_datetime("2025-06-25T02:30:00Z"), 0.11),
+      (parse_datetime("2025-06-25T03:00:00Z"), None)]),
+    ("7.4 variable duration intervals", [UG_7_4_VARIABLE], "PRICE", UG,
+     [(UG, 0.17), (UG + H, 0.22), (UG + 3 * H - 1, 0.22), (UG + 3 * H, None)]),
+    ("7.6 payloadDescriptors: PRICE", [UG_7_6_DESCRIPTORS], "PRICE", UG, [(UG, 0.17), (UG + H, None)]),
+    ("7.6 payloadDescriptors: GHG", [UG_7_6_DESCRIPTORS], "GHG", UG, [(UG, 0.03)]),
+    ("8.1 alert: a string value means present", [UG_8_1_ALERT], "ALERT_GRID_EMERGENCY",
+     parse_datetime("2025-03-14T00:00:00Z"),
+     [(parse_datetime("2025-03-14T03:59:59Z"), 1), (parse_datetime("2025-03-14T04:00:00Z"), None)]),
+    ("8.1 alert now with P9999Y (3.1 start)", [alert_now()], "ALERT_GRID_EMERGENCY", T0,
+     [(T0 - 1, None), (T0, 1), (T0 + 365 * D * 50, 1)]),
+    ("8.1 alert now with P9999Y (3.0 start)", [alert_now(NOW_30)], "ALERT_GRID_EMERGENCY", T0,
+     [(T0, 1), (T0 + 365 * D * 50, 1)]),
+    ("8.2 SIMPLE level", [UG_8_2_SIMPLE], "SIMPLE", parse_datetime("2025-03-14T00:00:00Z"),
+     [(parse_datetime("2025-03-14T01:00:00Z"), 1), (parse_datetime("2025-03-14T04:00:00Z"), None)]),
+    ("8.3 pricing event: intervals follow each other", [UG_8_3_PRICING], "PRICE", UG,
+     [(UG, 0.17), (UG + H, 0.03), (UG + 2 * H, None)]),
+    ("7.3 'do it now': read at 6 am, the 6th interval applies",
+     [price_event([0.1 + h for h in range(25)])], "PRICE", T0 + 6 * H + 5,
+     [(T0 + 6 * H + 5, 6.1), (T0 + 24 * H, 24.1)]),
+    ("7.3 event.duration P7D repeats a day of prices for a week",
+     [price_event([h for h in range(24)], **{"duration": "P7D"})], "PRICE", T0,
+     [(T0 + 5 * H, 5), (T0 + D + 5 * H, 5), (T0 + 6 * D + 23 * H, 23), (T0 + 7 * D - 1, 23), (T0 + 7 * D, None)]),
+    ("7.3 event.duration P9999Y repeats for ever",
+     [price_event([h for h in range(24)], **{"duration": "P9999Y"})], "PRICE", T0,
+     [(T0 + 400 * D + 7 * H, 7), (T0 + 3650 * D + 23 * H + 59, 23)]),
+    ("7.3 event.duration P12H truncates",
+     [price_event([h for h in range(24)], **{"duration": "P12H"})], "PRICE", T0,
+     [(T0 + 11 * H, 11), (T0 + 12 * H, None), (T0 + 20 * H, None)]),
+]
+
+
+class UserGuideTest(unittest.TestCase):
+    def test_cases(self):
+        for name, events, typ, now, expect in CASES:
+            b = schedule.Builder((typ,), now)
+            for ev in events:
+                b.add_event(ev)
+            sched = b.finish()
+            self.assertEqual(b.errors, [], name)
+            for t, want in expect:
+                got = sched.value_at(typ, t)
+                if want is None or got is None:
+                    self.assertEqual(got, want, "%s at %+d s: %r" % (name, t - now, got))
+                else:
+                    self.assertAlmostEqual(got, want, 5, "%s at %+d s: %r" % (name, t - now, got))
+
+    def test_units_from_payload_descriptors(self):
+        b = schedule.Builder(("PRICE", "GHG", "SIMPLE"), UG)
+        for ev in (UG_7_6_DESCRIPTORS, UG_8_2_SIMPLE):
+            b.add_event(ev)
+        self.assertEqual(b.finish().units, {"PRICE": "USD/KWH"})
+        # Program-level descriptors are the default for its events.
+        b = schedule.Builder(("PRICE",), UG)
+        b.program({"programName": "p", "payloadDescriptors": [{"payloadType": "PRICE", "units": "KWH",
+                                                              "currency": "EUR"}]})
+        b.add_event(UG_7_2_MINIMAL)
+        self.assertEqual(b.finish().units, {"PRICE": "EUR/KWH"})
+
+    def test_several_types_at_once(self):
+        b = schedule.Builder(("PRICE", "GHG"), UG)
+        b.add_event(UG_7_6_DESCRIPTORS)
+        sched = b.finish()
+        self.assertAlmostEqual(sched.value_at("PRICE", UG), 0.17, 5)
+        self.assertAlmostEqual(sched.value_at("GHG", UG), 0.03, 5)
+        self.assertEqual(sched.value_at("EXPORT_PRICE", UG), None)
+
+
+class PriorityTest(unittest.TestCase):
+    def test_lower_priority_number_wins_and_gaps_let_others_through(self):
+        base = price_event([1] * 4, priority=1)
+        urgent = price_event([9], start="2026-11-22T01:00:00Z", priority=0)
+        urgent["id"] = "e2"
+        sched, errors = schedule.build([base, urgent], "PRICE", T0)
+        self.assertEqual(errors, [])
+        self.assertEqual(schedule.value_at(sched, T0), 1)
+        self.assertEqual(schedule.value_at(sched, T0 + H), 9)
+        self.assertEqual(schedule.value_at(sched, T0 + 2 * H), 1)
+        self.assertEqual(schedule.next_change(sched, T0), T0 + H)
+        self.assertEqual(schedule.next_change(sched, T0 + H), T0 + 2 * H)
+
+    def test_no_priority_is_lowest(self):
+        plain = price_event([5])
+        low = price_event([6], priority=7)
+        low["id"] = "e2"
+        for order in ([plain, low], [low, plain]):
+            sched, _ = schedule.build(order, "PRICE", T0)
+            self.assertEqual(schedule.value_at(sched, T0), 6)
+
+    def test_ties_go_to_the_latest_modification(self):
+        old = price_event([2], priority=1, modificationDateTime="2026-11-20T00:00:00Z")
+        new = price_event([3], priority=1, modificationDateTime="2026-11-21T00:00:00Z")
+        new["id"] = "e2"
+        for order in ([new, old], [old, new]):
+            sched, _ = schedule.build(order, "PRICE", T0)
+            self.assertEqual(schedule.value_at(sched, T0), 3)
+
+
+class CancellationTest(unittest.TestCase):
+    def test_start_now_with_pt0s_cancels_even_explicit_intervals(self):
+        ev = price_event([4, 5], start=NOW_31, step="PT0S", priority=0)
+        ev["intervals"][0]["intervalPeriod"] = {"start": "2026-11-22T00:00:00Z", "duration": "PT1H"}
+        other = price_event([1, 1])
+        other["id"] = "e2"
+        b = schedule.Builder(("PRICE",), T0)
+        b.add_event(ev)
+        b.add_event(other)
+        sched = b.finish()
+        self.assertEqual(b.cancelled, 1)
+        self.assertEqual(sched.value_at("PRICE", T0), 1)
+
+    def test_deleted_event_is_gone_from_the_next_schedule(self):
+        a = price_event([1], priority=0)
+        b = price_event([2], priority=1)
+        b["id"] = "e2"
+        first, _ = schedule.build([a, b], "PRICE", T0)
+        second, _ = schedule.build([b], "PRICE", T0)
+        self.assertEqual(schedule.value_at(first, T0), 1)
+        self.assertEqual(schedule.value_at(second, T0), 2)
+        self.assertTrue(first != second)
+
+    def test_event_duration_zero_cancels(self):
+        sched, errors = schedule.build([price_event([1], **{"duration": "PT0S"})], "PRICE", T0)
+        self.assertEqual((errors, schedule.value_at(sched, T0)), ([], None))
+
+
+class TimingTest(unittest.TestCase):
+    def test_intervals_follow_in_list_order_not_by_id(self):
+        ev = price_event([1, 2, 3])
+        ev["intervals"].reverse()  # ids 2, 1, 0: ids are "not a sequence number"
+        sched, _ = schedule.build([ev], "PRICE", T0)
+        self.assertEqual([schedule.value_at(sched, T0 + h * H) for h in range(3)], [3, 2, 1])
 
     def test_interval_overrides_and_following(self):
         ev = price_event([1, 2, 3])
         ev["intervals"][1]["intervalPeriod"] = {"start": "2026-11-22T05:00:00Z", "duration": "PT30M"}
-        slots, _ = schedule.build([ev], "PRICE", T0)
-        self.assertEqual([(s[0] - T0, s[1] - T0, s[2]) for s in slots],
-                         [(0, H, 1), (5 * H, 5 * H + 1800, 2), (5 * H + 1800, 6 * H + 1800, 3)])
+        sched, _ = schedule.build([ev], "PRICE", T0)
+        got = [schedule.value_at(sched, T0 + x) for x in (0, H, 5 * H, 5 * H + 1800, 6 * H + 1799, 6 * H + 1800)]
+        self.assertEqual(got, [1, None, 2, 3, 3, None])
 
-    def test_intervals_ordered_by_id(self):
+    def test_now_start_of_an_interval_follows_the_previous(self):
         ev = price_event([1, 2])
-        ev["intervals"].reverse()
-        slots, _ = schedule.build([ev], "PRICE", T0)
-        self.assertEqual(schedule.value_at(slots, T0), 1)
+        ev["intervals"][1]["intervalPeriod"] = {"start": NOW_31}
+        sched, _ = schedule.build([ev], "PRICE", T0)
+        self.assertEqual(schedule.value_at(sched, T0 + H), 2)
 
-    def test_start_now(self):
+    def test_first_interval_now_without_event_period_is_do_it_now(self):
+        ev = {"id": "x", "intervals": [{"id": 0, "intervalPeriod": {"start": NOW_31, "duration": "PT1H"},
+                                        "payloads": [{"type": "PRICE", "values": [7]}]}]}
         now = T0 + 1234
-        slots, _ = schedule.build([price_event([7], start="0001-01-01T00:00:00Z")], "PRICE", now)
-        self.assertEqual(schedule.value_at(slots, now), 7)
-        self.assertEqual(schedule.value_at(slots, now - 1), None)
+        sched, errors = schedule.build([ev], "PRICE", now)
+        self.assertEqual(errors, [])
+        self.assertEqual([schedule.value_at(sched, t) for t in (now - 1, now, now + H - 1, now + H)],
+                         [None, 7, 7, None])
 
-    def test_other_payload_types_ignored(self):
-        ev = price_event([1])
-        ev["intervals"][0]["payloads"].insert(0, {"type": "GHG", "values": [500]})
-        slots, _ = schedule.build([ev], "PRICE", T0)
-        self.assertEqual(schedule.value_at(slots, T0), 1)
-        slots, _ = schedule.build([ev], "GHG", T0)
-        self.assertEqual(schedule.value_at(slots, T0), 500)
-        slots, _ = schedule.build([ev], "EXPORT_PRICE", T0)
-        self.assertEqual(slots, [])
+    def test_later_interval_wins_where_intervals_overlap(self):
+        ev = price_event([1, 2])
+        ev["intervals"][1]["intervalPeriod"] = {"start": "2026-11-22T00:30:00Z", "duration": "PT10M"}
+        sched, _ = schedule.build([ev], "PRICE", T0)
+        got = [schedule.value_at(sched, T0 + x) for x in (0, 1799, 1800, 2399, 2400, 3599, 3600)]
+        self.assertEqual(got, [1, 1, 2, 2, 1, 1, None])
 
-    def test_priority_wins_then_latest_modification(self):
-        base = price_event([1] * 4)
-        urgent = price_event([9], start="2026-11-22T01:00:00Z", priority=0)
-        urgent["id"] = "e2"
-        slots, _ = schedule.build([base, urgent], "PRICE", T0)
-        self.assertEqual(schedule.value_at(slots, T0), 1)
-        self.assertEqual(schedule.value_at(slots, T0 + H), 9)
-        self.assertEqual(schedule.value_at(slots, T0 + 2 * H), 1)
-        old = price_event([2], priority=1, modificationDateTime="2026-11-20T00:00:00Z")
-        new = price_event([3], priority=1, modificationDateTime="2026-11-21T00:00:00Z")
-        slots, _ = schedule.build([new, old], "PRICE", T0)
-        self.assertEqual(schedule.value_at(slots, T0), 3)
-        slots, _ = schedule.build([old, new], "PRICE", T0)
-        self.assertEqual(schedule.value_at(slots, T0), 3)
+    def test_gaps_and_next_change(self):
+        ev = price_event([1, 2])
+        ev["intervals"][1]["intervalPeriod"] = {"start": "2026-11-22T02:00:00Z"}
+        sched, _ = schedule.build([ev], "PRICE", T0)
+        self.assertEqual(schedule.next_change(sched, T0 - 100), T0)
+        self.assertEqual(schedule.next_change(sched, T0), T0 + H)
+        self.assertEqual(schedule.value_at(sched, T0 + H), None)
+        self.assertEqual(schedule.next_change(sched, T0 + H), T0 + 2 * H)
+        self.assertEqual(schedule.next_change(sched, T0 + 3 * H), None)
 
+    def test_boundaries_without_a_change_are_harmless(self):
+        sched, _ = schedule.build([price_event([1, 1, 1, 2])], "PRICE", T0)
+        self.assertEqual([schedule.value_at(sched, T0 + h * H) for h in range(5)], [1, 1, 1, 2, None])
+        self.assertTrue(T0 < schedule.next_change(sched, T0) <= T0 + 3 * H)
+        # Intervals with periods of their own take the general path, which merges equal neighbours.
+        ev = price_event([1, 1, 1, 2])
+        ev["intervals"][1]["intervalPeriod"] = {"duration": "PT1H"}
+        sched, _ = schedule.build([ev], "PRICE", T0)
+        self.assertEqual([schedule.value_at(sched, T0 + h * H) for h in range(5)], [1, 1, 1, 2, None])
+        self.assertEqual(schedule.next_change(sched, T0), T0 + 3 * H)
+        self.assertEqual(len(sched.tracks["PRICE"][0].t), 3)
+
+    def test_plain_and_walked_paths_agree(self):
+        # Plain events (all intervals following, one value each) take a short cut;
+        # the same event with a redundant interval duration takes the general path.
+        cases = [[1, 2, 3, 4], [1, None, 3], [[1, 2], 3, 4]]
+        for prices in cases:
+            ev = price_event([0] * len(prices))
+            for i, p in enumerate(prices):
+                if p is None:
+                    ev["intervals"][i]["payloads"] = [{"type": "GHG", "values": [5]}]
+                else:
+                    ev["intervals"][i]["payloads"][0]["values"] = p if isinstance(p, list) else [p]
+            plain, _ = schedule.build([ev], "PRICE", T0)
+            ev["intervals"][0]["intervalPeriod"] = {"duration": "PT1H"}
+            walked, _ = schedule.build([ev], "PRICE", T0)
+            for t in range(T0 - 10, T0 + 5 * H, 600):
+                self.assertEqual(schedule.value_at(plain, t), schedule.value_at(walked, t), (prices, t - T0))
+
+    def test_start_now_is_kept_across_polls(self):
+        ev = price_event([5], start=NOW_31, step="PT1H", modificationDateTime="2026-11-21T00:00:00Z")
+        first = schedule.Builder(("PRICE",), T0)
+        first.add_event(ev)
+        s1 = first.finish()
+        again = schedule.Builder(("PRICE",), T0 + 600, anchors=s1.anchors)
+        again.add_event(ev)
+        s2 = again.finish()
+        self.assertTrue(s1 == s2)
+        self.assertEqual(s2.value_at("PRICE", T0 + H - 1), 5)
+        self.assertEqual(s2.value_at("PRICE", T0 + H), None)
+        # A modified event is a new one: "now" is when it was seen again.
+        ev["modificationDateTime"] = "2026-11-22T00:05:00Z"
+        third = schedule.Builder(("PRICE",), T0 + 600, anchors=s2.anchors)
+        third.add_event(ev)
+        self.assertEqual(third.finish().value_at("PRICE", T0 + H), 5)
+
+    def test_randomize_start_is_deterministic_per_ven_and_bounded(self):
+        ev = price_event([1, 2, 3], start="2026-11-22T01:00:00Z", step="PT1H")
+        ev["intervalPeriod"]["randomizeStart"] = "PT10M"
+        shifts = []
+        for seed in ("ven-a", "ven-b", "ven-c", "ven-d"):
+            s1, _ = schedule.build([ev], "PRICE", T0, seed)
+            s2, _ = schedule.build([ev], "PRICE", T0 + 60, seed)
+            self.assertTrue(s1 == s2, "same VEN, same event: same shift at every poll")
+            start = schedule.next_change(s1, T0)
+            shift = start - (T0 + H)
+            self.assertTrue(-600 <= shift <= 600, shift)
+            # Following intervals move by the same amount.
+            self.assertEqual(schedule.next_change(s1, start), start + H)
+            self.assertEqual(schedule.value_at(s1, start + H), 2)
+            shifts.append(shift)
+        self.assertTrue(len(set(shifts)) > 1, "different VENs should spread: %r" % shifts)
+
+    def test_infinite_interval_then_nothing_follows(self):
+        ev = price_event([1, 2], step="P9999Y")
+        sched, errors = schedule.build([ev], "PRICE", T0)
+        self.assertEqual(errors, [])
+        self.assertEqual(schedule.value_at(sched, T0 + 1000 * D), 1)
+        self.assertEqual(schedule.next_change(sched, T0), None)
+
+    def test_past_events_are_dropped(self):
+        sched, _ = schedule.build([price_event([1, 2])], "PRICE", T0 + 3 * H)
+        self.assertEqual(sched.tracks, {})
+
+
+class BadInputTest(unittest.TestCase):
     def test_bad_events_skipped_with_reason(self):
         good = price_event([1])
-        no_intervals = {"id": "bad1", "intervalPeriod": {"start": "2026-11-22T00:00:00Z", "duration": "PT1H"}, "intervals": []}
+        no_intervals = {"id": "bad1", "intervalPeriod": {"start": "2026-11-22T00:00:00Z", "duration": "PT1H"},
+                        "intervals": []}
         bad_time = price_event([2], start="yesterday")
         bad_time["id"] = "bad2"
         no_period = {"id": "bad3", "intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [3]}]}]}
-        slots, errors = schedule.build([no_intervals, good, bad_time, no_period, "junk", None], "PRICE", T0)
-        self.assertEqual(schedule.value_at(slots, T0), 1)
-        self.assertEqual(len(errors), 5)
-        self.assertTrue("bad1" in errors[0] and "no intervals" in errors[0])
-        self.assertTrue("bad2" in errors[1])
+        bad_iv = price_event([4])
+        bad_iv["id"] = "bad4"
+        bad_iv["intervals"][0]["intervalPeriod"] = {"duration": "soon"}
+        sched, errors = schedule.build([no_intervals, good, bad_time, no_period, "junk", None, bad_iv], "PRICE", T0)
+        self.assertEqual(schedule.value_at(sched, T0), 1)
+        self.assertEqual(len(errors), 6)
+        self.assertTrue("bad1" in errors[0] and "no intervals" in errors[0], errors[0])
+        self.assertTrue("bad2" in errors[1], errors[1])
+        self.assertTrue("bad3" in errors[2] and "no start" in errors[2], errors[2])
+        self.assertTrue("bad4" in errors[5] and "interval 0" in errors[5], errors[5])
 
     def test_odd_values_ignored(self):
         ev = price_event(["0.2", True, None])
         ev["intervals"].append({"id": 9, "payloads": [{"type": "PRICE", "values": []}]})
         ev["intervals"].append({"id": 10, "payloads": [{"type": "PRICE"}, "junk"]})
-        slots, errors = schedule.build([ev], "PRICE", T0)
-        self.assertEqual(slots, [])
+        ev["intervals"].append({"id": 11, "payloads": [{"type": "PRICE", "values": [float("nan")]}]})
+        ev["intervals"].append("junk")
+        sched, errors = schedule.build([ev], "PRICE", T0)
+        self.assertEqual(sched.tracks, {})
         self.assertEqual(errors, [])
+
+    def test_invalid_value_in_a_packed_list_leaves_a_gap(self):
+        ev = price_event([0])
+        ev["intervals"][0]["payloads"][0]["values"] = [1, "x", 3]
+        ev["intervalPeriod"]["duration"] = "PT3H"
+        sched, _ = schedule.build([ev], "PRICE", T0)
+        self.assertEqual([schedule.value_at(sched, T0 + h * H) for h in range(4)], [1, None, 3, None])
+
+
+class CompactTest(unittest.TestCase):
+    def test_a_week_of_quarter_hours_is_two_arrays(self):
+        import array
+        ev = price_event([(i % 40) / 100 for i in range(672)], step="PT15M")
+        sched, _ = schedule.build([ev], "PRICE", T0)
+        tr = sched.tracks["PRICE"][0]
+        self.assertTrue(isinstance(tr.t, array.array) and isinstance(tr.v, array.array))
+        # One offset and one value per interval, plus the end.
+        self.assertEqual((len(tr.t), len(tr.v)), (673, 673))
+        self.assertEqual(len(bytes(tr.t)), 4 * 673)
+        self.assertEqual(len(bytes(tr.v)), len(bytes(array.array(schedule.VALUE_TYPE, [0.0]))) * 673)
+        self.assertEqual(schedule.value_at(sched, T0 + 671 * 900), (671 % 40) / 100)
+
+
+class PersistenceTest(unittest.TestCase):
+    PATH = "test_schedule_tmp.bin"
+
+    def tearDown(self):
+        for p in (self.PATH, self.PATH + ".tmp"):
+            try:
+                os.remove(p)
+            except OSError:
+                pass
+
+    def test_save_and_load_round_trip(self):
+        b = schedule.Builder(("PRICE", "GHG"), T0)
+        b.add_event(price_event([0.1, 0.2, 0.3], **{"duration": "P7D", "priority": 2}))
+        b.add_event(alert_now(**{"intervals": [{"id": 0, "payloads": [{"type": "GHG", "values": [400]}]}]}))
+        b.add_event(UG_7_3_MULTI_VALUE)
+        sched = b.finish()
+        schedule.save(sched, self.PATH, now=T0)
+        back = schedule.load(self.PATH)
+        self.assertTrue(back == sched)
+        self.assertEqual(back.saved, T0)
+        self.assertEqual(back.anchors, sched.anchors)
+        for t in (T0, T0 + H, T0 + 5 * D + 2 * H, T0 + 8 * D):
+            self.assertEqual(back.value_at("PRICE", t), sched.value_at("PRICE", t))
+            self.assertEqual(back.value_at("GHG", t), sched.value_at("GHG", t))
+            self.assertEqual(back.next_change(t), sched.next_change(t))
+
+    def test_missing_and_damaged_files(self):
+        self.assertEqual(schedule.load("no-such-schedule.bin"), None)
+        sched, _ = schedule.build([price_event([1, 2, 3])], "PRICE", T0)
+        schedule.save(sched, self.PATH)
+        with open(self.PATH, "rb") as f:
+            data = f.read()
+        with open(self.PATH, "wb") as f:
+            f.write(data[:-5])
+        with self.assertRaises(ValueError):
+            schedule.load(self.PATH)
+        with open(self.PATH, "wb") as f:
+            f.write(b"garbage\n")
+        with self.assertRaises(ValueError):
+            schedule.load(self.PATH)
+
+    def test_a_write_that_fails_half_way_leaves_the_old_file(self):
+        from ven import store
+        sched, _ = schedule.build([price_event([1, 2])], "PRICE", T0)
+        schedule.save(sched, self.PATH)
+
+        def parts():
+            yield b"{half a header"
+            raise OSError(28, "no space left")
+
+        with self.assertRaises(OSError):
+            store.write_atomic(self.PATH, parts())
+        self.assertTrue(schedule.load(self.PATH) == sched)
+        self.assertFalse((self.PATH + ".tmp") in os.listdir("."))
+
+    def test_replacing_keeps_no_temporary_file(self):
+        for prices in ([1], [2, 3]):
+            sched, _ = schedule.build([price_event(prices)], "PRICE", T0)
+            schedule.save(sched, self.PATH)
+        self.assertEqual(schedule.value_at(schedule.load(self.PATH), T0 + H), 3)
+        self.assertFalse((self.PATH + ".tmp") in os.listdir("."))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""python -m tools.hostsim --config PATH --seconds N --events-out PATH [--button-at S] [--ip ADDR]
+"""python -m tools.hostsim --config PATH --seconds N --events-out PATH [--button-at S] [--ip ADDR] [--rtc-unset]
 
 Runs the unmodified firmware in files_to_load/ on CPython with the device
 config at PATH merged over configs/default.json, for N seconds (then it is
 interrupted like Ctrl-C at the REPL), writing each output change as a JSON
 line {"t", "channel", "duty_u16", "price"} to --events-out. --button-at S
-presses BUT1 after S seconds. Exit 0 after a clean stop, 2 on a config error.
+presses BUT1 after S seconds; --rtc-unset starts the board clock at 2000-01-01
+(power-on without a set RTC) until the firmware sets it. Exit 0 after a clean
+stop, 2 on a config error. Recorded times are the host's clock.
 Network traffic is real: run it inside a private namespace (tools.netns) when
 discovery is used.
 """
@@ -27,6 +29,8 @@ def parse_args(argv):
     p.add_argument("--button-at", type=float, help="press BUT1 after this many seconds")
     p.add_argument("--ip", default="127.0.0.1", help="the board's IPv4 address (default 127.0.0.1)")
     p.add_argument("--flash", help="directory used as the device filesystem (default: a temp dir)")
+    p.add_argument("--rtc-unset", action="store_true",
+                   help="the board clock reads 2000-01-01 at power-on until the firmware sets it (NTP, HTTP Date)")
     return p.parse_args(argv)
 
 
@@ -35,7 +39,7 @@ def main(argv=None):
     events = open(args.events_out, "w")
     flash = args.flash or tempfile.mkdtemp(prefix="ven-flash-")
     sim.make_flash(flash, args.config)
-    sim.install(args.ip)
+    sim.install(args.ip, rtc_unset=args.rtc_unset)
     recorder = sim.OutputRecorder(events, {})
     logging.getLogger("ven.outputs").addHandler(recorder)
     if args.button_at is not None:

@@ -24,8 +24,13 @@ class Result:
         return [e for e in self.events if e["channel"] == name]
 
 
-def run(config, seconds, ip, workdir, button_at=None, python=sys.executable, grace_s=20):
-    """Run for `seconds` (or until the button stops it); bounded by seconds + grace_s."""
+def run(config, seconds, ip, workdir, button_at=None, python=sys.executable, grace_s=20, rtc_unset=False,
+        wrap=()):
+    """Run for `seconds` (or until the button stops it); bounded by seconds + grace_s.
+
+    rtc_unset: the board clock starts at 2000-01-01 (see tools.hostsim.clock).
+    wrap: argv prefix, e.g. tools.netns.PeerHost.argv([]) to run on a peer host.
+    """
     cfg_path = os.path.join(workdir, "device.json")
     with open(cfg_path, "w") as f:
         json.dump(config, f)
@@ -35,6 +40,9 @@ def run(config, seconds, ip, workdir, button_at=None, python=sys.executable, gra
             "--events-out", events_path, "--ip", ip, "--flash", os.path.join(workdir, "flash")]
     if button_at is not None:
         argv += ["--button-at", str(button_at)]
+    if rtc_unset:
+        argv.append("--rtc-unset")
+    argv = list(wrap) + argv
     with open(log_path, "wb") as log:
         proc = subprocess.run(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL, timeout=seconds + grace_s)

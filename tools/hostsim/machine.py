@@ -2,8 +2,10 @@
 
 Behaves like the ESP32 port where the firmware can observe it (argument
 ranges, input-only pins, PWM duty scale) and records what the firmware did:
-`PWM_LOG` holds (unix_time, pin, duty_u16) for every duty change.
+`PWM_LOG` holds (unix_time, pin, duty_u16) for every duty change (host clock).
+RTC().datetime(...) sets the simulated board clock (tools.hostsim.clock).
 """
+import calendar
 import time
 
 from tools.hostsim import clock
@@ -83,7 +85,7 @@ class PWM:
         if not isinstance(value, int) or not 0 <= value <= 65535:
             raise ValueError("duty_u16 must be from 0 to 65535")
         if value != self._duty or not [r for r in PWM_LOG if r[1] == self.pin]:
-            PWM_LOG.append((time.time(), self.pin, value))
+            PWM_LOG.append((clock.real_time(), self.pin, value))
         self._duty = value
 
     def deinit(self):
@@ -103,10 +105,14 @@ class RTC:
     _memory = b""
 
     def datetime(self, value=None):
+        # ESP32 order: (year, month, day, weekday, hours, minutes, seconds, microseconds).
         if value is not None:
-            raise OSError("the host simulation keeps the host clock")
-        t = time.gmtime()
-        return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_wday, t.tm_hour, t.tm_min, t.tm_sec, 0)
+            y, mo, d, _wd, h, mi, s, us = value
+            clock.set_wall(calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) + us / 1e6)
+            return None
+        now = clock.wall()
+        t = time.gmtime(now)
+        return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_wday, t.tm_hour, t.tm_min, t.tm_sec, int(now % 1 * 1e6))
 
     def memory(self, data=None):
         if data is None:

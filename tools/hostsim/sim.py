@@ -43,8 +43,13 @@ async def _sleep_ms(ms):
     await asyncio.sleep(ms / 1000)
 
 
-def install(ip):
-    """Make `import machine` etc. resolve to the stand-ins, as on the board."""
+def install(ip, rtc_unset=False):
+    """Make `import machine` etc. resolve to the stand-ins, as on the board.
+
+    time.time()/time_ns() read the simulated board clock (tools.hostsim.clock):
+    the host's clock, or with rtc_unset 2000-01-01 + uptime until the firmware
+    sets it through machine.RTC().datetime().
+    """
     sys.modules["machine"] = machine
     sys.modules["network"] = network
     sys.modules["ntptime"] = ntptime
@@ -56,6 +61,8 @@ def install(ip):
     time.ticks_us = ticks_us
     time.ticks_add = ticks_add
     time.ticks_diff = ticks_diff
+    time.time = clock.wall
+    time.time_ns = clock.wall_ns
     # micropython-mdns evaluates some typing names in annotations at import time.
     for name in ("List", "Dict", "Optional", "Iterable", "Callable", "Awaitable",
                  "Tuple", "Union", "Set", "Any"):
@@ -65,6 +72,8 @@ def install(ip):
         if path not in sys.path:
             sys.path.insert(0, path)
     clock.reset()
+    if rtc_unset:
+        clock.unset_wall()
 
 
 def make_flash(flash_dir, device_config):
@@ -97,7 +106,7 @@ class OutputRecorder(logging.Handler):
         real = pwm.duty_u16() if pwm is not None else None
         if real != duty:
             self.mismatches += 1
-        line = {"t": round(time.time(), 3), "channel": name, "duty_u16": real, "price": price}
+        line = {"t": round(clock.real_time(), 3), "channel": name, "duty_u16": real, "price": price}
         self.stream.write(json.dumps(line) + "\n")
         self.stream.flush()
 

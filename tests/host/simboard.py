@@ -1,0 +1,43 @@
+"""In-process simulated board for host tests of device modules that need
+`machine` or the MicroPython time functions (ven.outputs, ven.clock,
+ven.mainloop): the tools.hostsim stand-ins, installed with monkeypatch so
+nothing leaks into other tests. Use it as a fixture:
+
+    from tests.host.simboard import board  # noqa: F401 (pytest fixture)
+
+    def test_x(board):
+        board.unset_wall()    # the board clock reads 2000-01-01 until set
+"""
+import asyncio
+import builtins
+import sys
+import time
+import typing
+
+import pytest
+
+from tools.hostsim import clock as simclock
+from tools.hostsim import machine as simmachine
+from tools.hostsim import micropython as simmicropython
+from tools.hostsim import network as simnetwork
+from tools.hostsim import sim
+
+
+@pytest.fixture
+def board(monkeypatch):
+    monkeypatch.setitem(sys.modules, "machine", simmachine)
+    monkeypatch.setitem(sys.modules, "network", simnetwork)
+    monkeypatch.setitem(sys.modules, "micropython", simmicropython)
+    monkeypatch.setitem(sys.modules, "uasyncio", asyncio)
+    monkeypatch.setattr(asyncio, "sleep_ms", sim._sleep_ms, raising=False)
+    for name, fn in (("ticks_ms", sim.ticks_ms), ("ticks_us", sim.ticks_us), ("ticks_add", sim.ticks_add),
+                     ("ticks_diff", sim.ticks_diff), ("time", simclock.wall), ("time_ns", simclock.wall_ns)):
+        monkeypatch.setattr(time, name, fn, raising=False)
+    # micropython-mdns (imported with ven.mainloop) evaluates typing names at import time.
+    for name in ("List", "Dict", "Optional", "Iterable", "Callable", "Awaitable", "Tuple", "Union", "Set", "Any"):
+        monkeypatch.setattr(builtins, name, getattr(typing, name), raising=False)
+    simmachine.PWM_LOG.clear()
+    simmachine.PWMS.clear()
+    simclock.use_host_wall()
+    yield simclock
+    simclock.use_host_wall()
