@@ -22,6 +22,7 @@ PWM_PINS = (4, 13, 14, 16, 32, 33)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 INTERFACES = ("ethernet", "wifi")
 SCHEMES = ("http", "https")
+DISCOVERY_MODES = ("auto", "local", "local_then_static", "static")
 
 
 class ConfigError(ValueError):
@@ -128,17 +129,37 @@ def check(cfg, source=DEVICE_PATH):
         _require(vtn["url"].startswith("http://") or vtn["url"].startswith("https://"), source,
                  "vtn.url", "must start with http:// or https:// (or be \"\" to discover the VTN), got %r" % vtn["url"])
     _require(vtn["default_scheme"] in SCHEMES, source, "vtn.default_scheme", "must be \"http\" or \"https\"")
+    _require(vtn["discovery_mode"] in DISCOVERY_MODES, source, "vtn.discovery_mode",
+             "must be one of %s, got %r" % (", ".join(DISCOVERY_MODES), vtn["discovery_mode"]))
+    if vtn["discovery_mode"] in ("static", "local_then_static"):
+        _require(vtn["url"] != "", source, "vtn.url",
+                 "must be set when vtn.discovery_mode is \"%s\"" % vtn["discovery_mode"])
+    for name in vtn["instance_names"]:
+        _require(isinstance(name, str) and name, source, "vtn.instance_names",
+                 "must be a list of non-empty DNS-SD instance names, e.g. [\"My VTN\"]")
+    _require(vtn["watch_interval_s"] >= 1, source, "vtn.watch_interval_s", "must be >= 1")
     _require(vtn["service"].startswith("_") and vtn["service"].count(".") == 1, source, "vtn.service",
              "must look like \"_openadr3._tcp\", got %r" % vtn["service"])
     for key in ("discovery_timeout_s", "poll_interval_s", "http_timeout_s", "retry_max_s"):
         _require(vtn[key] > 0, source, "vtn." + key, "must be > 0")
     _require(vtn["max_body_bytes"] >= 1024, source, "vtn.max_body_bytes", "must be at least 1024")
+    for name in vtn["targets"]:
+        _require(isinstance(name, str) and 0 < len(name) <= 128, source, "vtn.targets",
+                 "must be a list of target strings (1..128 characters), e.g. [\"group-1\"]")
+    _require(len(vtn["ven_name"]) <= 128, source, "vtn.ven_name", "must be at most 128 characters")
+    if vtn["ca_pem"]:
+        _require("-----BEGIN CERTIFICATE-----" in vtn["ca_pem"], source, "vtn.ca_pem",
+                 "must hold PEM text (\"-----BEGIN CERTIFICATE-----\\n...\"); or put the file on the device "
+                 "and set vtn.ca_file")
+    _require((vtn["client_id"] == "") == (vtn["client_secret"] == ""), source, "vtn.client_secret",
+             "and vtn.client_id must be set together (or both left empty for a VTN without auth)")
     for name in vtn["program_names"]:
         _require(isinstance(name, str) and name, source, "vtn.program_names", "must be a list of non-empty strings")
     _require(cfg["log_level"] in LOG_LEVELS, source, "log_level",
              "must be one of %s, got %r" % (", ".join(LOG_LEVELS), cfg["log_level"]))
     _require(cfg["button"]["poll_ms"] > 0 and cfg["button"]["poll_ms"] <= 100, source, "button.poll_ms",
              "must be 1..100 so a press is seen within 100 ms")
+    _check_clock(cfg["clock"], source)
     names = []
     pins = []
     for i, ch in enumerate(cfg["outputs"]):
@@ -154,8 +175,41 @@ def check(cfg, source=DEVICE_PATH):
         for k in ("duty_at_low", "duty_at_high", "failsafe_duty"):
             _require(0 <= ch[k] <= 65535, source, where + k, "must be 0..65535 (duty_u16)")
         _require(ch["payload_type"] != "", source, where + "payload_type", "must name a payload type, e.g. \"PRICE\"")
+        _check_mapping(ch, source, where)
         names.append(ch["name"])
         pins.append(ch["pin"])
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_mapping(ch, source, where):
+    # Tiers, bounds and ramp of one output channel (see ven/pricemap.py).
+    for k in ("min_duty", "max_duty"):
+        _require(0 <= ch[k] <= 65535, source, where + k, "must be 0..65535 (duty_u16)")
+    _require(ch["min_duty"] <= ch["max_duty"], source, where + "max_duty", "must be >= min_duty")
+    _require(ch["ramp_limit_per_s"] >= 0, source, where + "ramp_limit_per_s",
+             "must be >= 0 (duty_u16 units per second; 0 = no limit)")
+    last = None
+    for tier in ch["tiers"]:
+        _require(isinstance(tier, list) and len(tier) == 2 and _is_number(tier[0]) and isinstance(tier[1], int)
+                 and not isinstance(tier[1], bool) and 0 <= tier[1] <= 65535, source, where + "tiers",
+                 "must be a list of [threshold, duty_u16] pairs like [[0, 65535], [0.2, 0]], got %r" % (tier,))
+        _require(last is None or tier[0] > last, source, where + "tiers", "thresholds must be in ascending order")
+        last = tier[0]
+
+
+def _check_clock(clk, source):
+    for entry in clk["ntp_servers"]:
+        ok = isinstance(entry, str) and entry != "" and " " not in entry
+        if ok and ":" in entry:
+            port = entry.rpartition(":")[2]
+            ok = port.isdigit() and 1 <= int(port) <= 65535
+        _require(ok, source, "clock.ntp_servers",
+                 "must be a list of \"host\" or \"host:port\" strings, e.g. [\"pool.ntp.org\"], got %r" % (entry,))
+    _require(clk["ntp_interval_s"] >= 60, source, "clock.ntp_interval_s", "must be >= 60 (be kind to public servers)")
+    _require(100 <= clk["ntp_timeout_ms"] <= 10000, source, "clock.ntp_timeout_ms", "must be 100..10000")
 
 
 class _Syntax:

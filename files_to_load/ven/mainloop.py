@@ -10,21 +10,29 @@
 import asyncio
 import logging
 import sys
+import time
 
-from ven import config, discovery, isotime, netup, schedule
+from ven import clock, config, discovery, eventstream, isotime, netup, pricemap, schedule
+from ven.registration import Registration, ven_name
+from ven.reports import Reporter
 from ven.button import Button
-from ven.openadr import VtnClient, VtnError, select_programs
-from ven.outputs import Outputs
+from ven.openadr import Dedup, VtnClient, VtnError, select_programs
+from ven.outputs import RAMP_STEP_MS, Outputs
 
 log = logging.getLogger("ven")
 
 _LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING,
            "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
-# After this many failed polls in a row a discovered VTN is looked for again.
+# After this many failed polls in a row a VTN is reported to discovery as
+# unreachable, so another candidate (if any) is tried.
 _REDISCOVER_AFTER = 3
 # The output task re-checks the clock at least this often (s), so a clock that
 # is set late (NTP) or jumps is noticed.
 _MAX_SLEEP_S = 30
+# A wake-up this far (ms) from where the ticks say it should be is a clock jump.
+_JUMP_MS = 2000
+# The last schedule, so a reboot without network resumes it (ven.schedule.save).
+SCHEDULE_PATH = "schedule.bin"
 
 
 class State:
@@ -33,16 +41,20 @@ class State:
     def __init__(self):
         self.ip = None
         self.vtn = None
-        self.slots = {}          # payload type -> schedule slots
+        self.schedule = schedule.Schedule()
         self.last_poll = None    # Unix time of the last good poll
         self.last_error = None
-        self.changed = asyncio.Event()
+        self.changed = asyncio.Event()   # new schedule or clock set: re-plan the outputs
         self.outputs = None
+        self.clock = None        # ven.clock.Clock
+        self.outputs_reason = None  # why the outputs are held at fail-safe, if they are
 
     def __repr__(self):
-        return "<State ip=%s vtn=%r last_poll=%s last_error=%r outputs=%r>" % (
+        return "<State ip=%s vtn=%r last_poll=%s last_error=%r clock=%s schedule=%r outputs=%r%s>" % (
             self.ip, self.vtn, self.last_poll, self.last_error,
-            self.outputs.status() if self.outputs else None)
+            self.clock.status() if self.clock else None, self.schedule,
+            self.outputs.status() if self.outputs else None,
+            (" held at fail-safe: " + self.outputs_reason) if self.outputs_reason else "")
 
 
 state = None
@@ -52,16 +64,14 @@ def _backoff(failures, cap_s):
     return min(cap_s, 2 ** min(failures, 10))
 
 
-async def _locate(cfg, st):
+async def _locate(locator, cfg, st):
+    # The VTN to use now (configured URL or mDNS, see ven.discovery, which logs
+    # every change); waits with back-off while there is none.
     vtn_cfg = cfg["vtn"]
-    if vtn_cfg["url"]:
-        return discovery.static_vtn(vtn_cfg["url"])
     failures = 0
     while True:
         try:
-            vtn = await discovery.find_vtn(st.ip, vtn_cfg, log)
-            log.info("VTN %s found by mDNS: %s (connect to %s)", vtn.name, vtn.base_url, vtn.connect_host)
-            return vtn
+            return await locator.get()
         except (discovery.DiscoveryError, OSError) as e:
             failures += 1
             st.last_error = "discovery: %s" % e
@@ -70,20 +80,95 @@ async def _locate(cfg, st):
             await asyncio.sleep(wait)
 
 
-async def _poll(client, cfg, types, now):
-    programs = select_programs(await client.programs(), cfg["vtn"]["program_names"])
+def _seed():
+    # randomizeStart draws are per VEN: the board's unique id (its MAC).
+    try:
+        import machine
+        return "".join(["%02x" % b for b in machine.unique_id()])
+    except (ImportError, AttributeError):
+        return ""
+
+
+async def _poll(client, cfg, types, now, st):
+    """Programs, then each program's events reduced into a new Schedule (the old one stays until it is complete)."""
+    # Programs by name: the configured list, else the VTN's TXT program_names, else all.
+    names = cfg["vtn"]["program_names"] or (st.vtn.txt.get("program_names") if st.vtn and st.vtn.txt else None)
+    programs = select_programs(await client.programs(), names)
     if not programs:
-        raise VtnError("no program named %s on the VTN" % (cfg["vtn"]["program_names"] or "anything"))
-    events = []
+        raise VtnError("no program named %s on the VTN" % (names or "anything"))
+    # Duplicate events (in a page, or across pages) reach the schedule once.
+    builder = Dedup(schedule.Builder(types, now, _seed(), st.schedule.anchors))
+    events_into = getattr(client, "events_into", None)
     for p in programs:
-        if "id" in p:
-            events.extend(await client.events(p["id"]))
-    slots = {}
-    for typ in types:
-        slots[typ], errors = schedule.build(events, typ, now)
-        for err in errors:
-            log.warning("event skipped: %s", err)
-    return slots, len(programs), len(events)
+        builder.program(p)
+        if "id" not in p:
+            continue
+        if events_into is not None:
+            # Streamed: the client pages GET /events and feeds each body to the reducer.
+            try:
+                await events_into(p["id"], eventstream.EventReducer(builder))
+            except eventstream.EventStreamError as e:
+                raise VtnError("GET /events?programID=%s: %s" % (p["id"], e))
+        else:
+            for ev in await client.events(p["id"]):
+                builder.add_event(ev)
+    sched = builder.builder.finish()
+    for err in builder.errors:
+        log.warning("event skipped: %s", err)
+    return sched, len(programs), builder.events
+
+
+def _adopt(st, sched, n_programs, n_events):
+    """A schedule from a good poll: use it, say what it means, persist it, re-plan the outputs."""
+    if sched == st.schedule:
+        st.schedule.anchors = sched.anchors
+        return
+    st.schedule = sched
+    log.info("schedule updated: %d program(s), %d event(s)", n_programs, n_events)
+    now = isotime.now()
+    nxt = sched.next_change(now)
+    for typ in sorted(sched.tracks):
+        src = sched.source_at(typ, now)
+        log.info("  %s (%s): %d event(s) apply; now %s%s; next change %s", typ, sched.units.get(typ, "no units given"),
+                 len(sched.tracks[typ]), sched.value_at(typ, now), (" from event %s" % src.event_id) if src else "",
+                 isotime.format_datetime(nxt) if nxt is not None else "none")
+    try:
+        schedule.save(sched, SCHEDULE_PATH, now)
+    except OSError as e:
+        log.warning("could not save the schedule (%s): a reboot without network would start empty", e)
+    st.changed.set()
+
+
+def _resume(st):
+    # The schedule saved by the last good poll: outputs follow it (once the clock is valid) with no network.
+    try:
+        saved = schedule.load(SCHEDULE_PATH)
+    except (OSError, ValueError) as e:
+        log.warning("saved schedule not usable (%s): starting without one", e)
+        return
+    if saved is not None:
+        st.schedule = saved
+        log.info("resuming the schedule saved at %s: %r",
+                 isotime.format_datetime(saved.saved) if saved.saved else "an unknown time", saved)
+
+
+async def _send_reports(client, reporter, st):
+    """POST the reports that are due; returns when the next one will be (Unix s) or None."""
+    def level(channel, t):
+        value = st.schedule.value_at(channel["payload_type"], t)
+        return value, pricemap.duty_for(value, channel)
+
+    events = client.report_events()
+    now = isotime.now()
+    for key, report in reporter.due(events, now, level):
+        try:
+            await client.post_report(report)
+        except VtnError as e:
+            log.warning("report %s not accepted, will retry: %s", report["reportName"], e)
+            continue
+        reporter.sent(key)
+        log.info("report sent: %s", report["reportName"])
+    return reporter.next_due(events, isotime.now())
 
 
 async def controller(cfg, nic, st, types):
@@ -96,59 +181,112 @@ async def controller(cfg, nic, st, types):
             st.last_error = str(e)
             log.warning("%s; still waiting", e)
     log.info("network up: %s", st.ip)
-    failures = 0
-    while True:
-        if st.vtn is None:
-            st.vtn = await _locate(cfg, st)
-        client = VtnClient(st.vtn.base_url, vtn_cfg, st.vtn.connect_host)
-        try:
-            slots, n_programs, n_events = await _poll(client, cfg, types, isotime.now())
-        except VtnError as e:
-            failures += 1
-            st.last_error = str(e)
-            log.warning("poll %d failed, keeping the last schedule: %s", failures, e)
-            if failures >= _REDISCOVER_AFTER and st.vtn.source == "mdns":
-                log.warning("VTN %s unreachable %d times: discovering again", st.vtn.name, failures)
-                st.vtn = None
-            await asyncio.sleep(_backoff(failures, min(vtn_cfg["retry_max_s"], vtn_cfg["poll_interval_s"])))
-            continue
+    # NTP now and periodically; the HTTP Date fallback asks the current VTN.
+    clock_task = asyncio.create_task(st.clock.run(lambda: st.vtn))
+    # Discovery keeps watching in its own task; a VTN change wakes the waits below.
+    locator = discovery.Locator(st.ip, vtn_cfg, log)
+    client = None
+    registration = Registration(cfg)
+    reporter = Reporter(ven_name(cfg), cfg["outputs"])
+    try:
         failures = 0
-        st.last_error = None
-        st.last_poll = isotime.now()
-        if slots != st.slots:
-            log.info("schedule updated: %d program(s), %d event(s)", n_programs, n_events)
-            st.slots = slots
-            st.changed.set()
-        await asyncio.sleep(vtn_cfg["poll_interval_s"])
+        answered = False
+        while True:
+            vtn = await _locate(locator, cfg, st)
+            if vtn is not st.vtn:
+                st.vtn = vtn
+                failures = 0
+                answered = False
+            if not st.clock.valid:
+                # "Now", do-it-now events and their anchors need the real time.
+                log.warning("not polling until the clock is valid: %s", st.clock.reason)
+                await st.clock.wait_valid()
+            if client is None or not vtn.same(client.vtn):
+                # One client per VTN: it keeps the token, the API version and the TLS context.
+                client = VtnClient(vtn.base_url, vtn_cfg, vtn.connect_host, vtn.txt, vtn.source, log)
+                client.vtn = vtn
+            await client.begin()
+            try:
+                sched, n_programs, n_events = await _poll(client, cfg, types, isotime.now(), st)
+                _adopt(st, sched, n_programs, n_events)
+                await registration.ensure(client, log)
+                report_due = await _send_reports(client, reporter, st)
+            except VtnError as e:
+                failures += 1
+                st.last_error = str(e)
+                # quiet: a rejected credential still backing off; it was logged when it happened.
+                (log.debug if e.quiet else log.warning)("poll %d failed, keeping the last schedule: %s", failures, e)
+                # A VTN that never answered is skipped at once, one that did after a few failures.
+                if not answered or failures >= _REDISCOVER_AFTER:
+                    locator.failed(vtn, str(e))
+                await locator.wait_change(_backoff(failures, min(vtn_cfg["retry_max_s"], vtn_cfg["poll_interval_s"])))
+                continue
+            finally:
+                await client.end()
+            failures = 0
+            answered = True
+            st.last_error = None
+            st.last_poll = isotime.now()
+            wait_s = vtn_cfg["poll_interval_s"]
+            if report_due is not None:
+                # Poll again (and report) right after the next reported interval ends.
+                wait_s = max(1, min(wait_s, report_due - isotime.now() + 1))
+            await locator.wait_change(wait_s)
+    finally:
+        clock_task.cancel()
+        locator.close()
 
 
 async def output_loop(outputs, st):
-    """Apply the schedule now, then sleep until the next boundary or a new schedule."""
+    """Apply the schedule now, then sleep until the next boundary (or ramp step), a
+    new schedule or a clock change. Fail-safe while the clock is not valid."""
+    types = outputs.payload_types()
+    held = None
     while True:
-        t = isotime.now()
-        values = {}
-        nxt = None
-        for typ in st.slots:
-            slots = st.slots[typ]
-            values[typ] = schedule.value_at(slots, t)
-            b = schedule.next_change(slots, t)
-            if b is not None and (nxt is None or b < nxt):
-                nxt = b
-        outputs.apply(values)
-        wait_s = _MAX_SLEEP_S
-        if nxt is not None:
-            wait_s = min(wait_s, max(0, nxt * 1000 - isotime.now_ms()) / 1000)
         st.changed.clear()
+        now_ms = isotime.now_ms()
+        wait_ms = _MAX_SLEEP_S * 1000
+        if not st.clock.check():
+            reason = "clock not valid: " + st.clock.reason
+            if reason != held:
+                log.warning("outputs at fail-safe: %s", reason)
+            held = reason
+            st.outputs_reason = reason
+            outputs.failsafe()
+        else:
+            if held is not None:
+                log.info("clock valid (%s): outputs follow the schedule", st.clock.source)
+                held = None
+            st.outputs_reason = None
+            t = now_ms // 1000
+            values = {}
+            for typ in types:
+                values[typ] = st.schedule.value_at(typ, t)
+            if outputs.apply(values, now_ms):
+                wait_ms = RAMP_STEP_MS
+            nxt = st.schedule.next_change(t)
+            if nxt is not None:
+                wait_ms = min(wait_ms, nxt * 1000 - now_ms)
+        wait_ms = max(0, wait_ms)
+        t0 = time.ticks_ms()
         try:
-            await asyncio.wait_for(st.changed.wait(), wait_s)
+            await asyncio.wait_for(st.changed.wait(), wait_ms / 1000)
         except asyncio.TimeoutError:
             pass
+        # Woken far from where the ticks say: the wall clock stepped. The next
+        # round plans from the new time (our own clock changes also set st.changed).
+        jump = isotime.now_ms() - now_ms - time.ticks_diff(time.ticks_ms(), t0)
+        if jump > _JUMP_MS or jump < -_JUMP_MS:
+            log.warning("clock jumped by %+d s: re-planning", jump // 1000)
 
 
 async def run(cfg, outputs, st):
     nic = netup.start(cfg["network"])
     button = Button(cfg["button"]["pin"], cfg["button"]["poll_ms"])
     types = outputs.payload_types()
+    st.clock = clock.Clock(cfg["clock"], on_change=st.changed.set, vtn_timeout_s=cfg["vtn"]["http_timeout_s"])
+    log.info("clock %s", st.clock.status())
+    _resume(st)
     tasks = [asyncio.create_task(controller(cfg, nic, st, types)),
              asyncio.create_task(output_loop(outputs, st))]
     try:

@@ -119,7 +119,7 @@ function copyConfigs(FS) {
 
 async function newVM(heap, out) {
   const mp = await loadMicroPython({ heapsize: heap, stdout: out, stderr: out });
-  if (fs.existsSync(VEN_DIR)) copyTree(mp.FS, VEN_DIR, "/ven", (n) => n.endsWith(".py"));
+  if (fs.existsSync(VEN_DIR)) copyTree(mp.FS, VEN_DIR, "/ven", (n) => n.endsWith(".py") || n.endsWith(".mpy"));
   copyConfigs(mp.FS);
   return mp;
 }

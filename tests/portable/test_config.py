@@ -92,11 +92,94 @@ class ConfigTest(unittest.TestCase):
             parse_json('{\n  "a": 1\n  "b": 2\n}')
         self.assertTrue("line 3" in str(cm.exception), str(cm.exception))
 
+    def test_discovery_keys(self):
+        cfg = merge(defaults(), {})
+        # Defaults a user expects: the configured URL wins if set, else mDNS.
+        self.assertEqual(cfg["vtn"]["discovery_mode"], "auto")
+        self.assertEqual(cfg["vtn"]["instance_names"], [])
+        self.assertEqual(cfg["vtn"]["version_prefix"], "3")
+        self.assertEqual(cfg["vtn"]["watch_interval_s"], 60)
+        url = "http://192.0.2.10:8080/openadr3/3.1.0"
+        for mode in ("auto", "local", "local_then_static", "static"):
+            cfg = merge(defaults(), {"vtn": {"discovery_mode": mode, "url": url}})
+            self.assertEqual(cfg["vtn"]["discovery_mode"], mode)
+        cfg = merge(defaults(), {"vtn": {"instance_names": ["My VTN"], "version_prefix": "3.1"}})
+        self.assertEqual(cfg["vtn"]["instance_names"], ["My VTN"])
+
+    def test_discovery_key_errors(self):
+        self.assertConfigError({"vtn": {"discovery_mode": "mdns"}}, "vtn.discovery_mode", "local_then_static")
+        self.assertConfigError({"vtn": {"discovery_mode": "static"}}, "vtn.url", "must be set", "static")
+        self.assertConfigError({"vtn": {"discovery_mode": "local_then_static"}}, "vtn.url", "local_then_static")
+        self.assertConfigError({"vtn": {"instance_names": ["a", ""]}}, "vtn.instance_names")
+        self.assertConfigError({"vtn": {"instance_names": "My VTN"}}, "vtn.instance_names", "must be a list")
+        self.assertConfigError({"vtn": {"watch_interval_s": 0}}, "vtn.watch_interval_s")
+        self.assertConfigError({"vtn": {"version_prefix": 3}}, "vtn.version_prefix", "must be a string")
+        self.assertConfigError({"vtn": {"discovery_mod": "local"}}, "did you mean 'vtn.discovery_mode'")
+
     def test_load_without_device_file_uses_defaults(self):
         cfg = load("configs/default.json", "no-such-device-file.json")
         self.assertEqual(cfg["network"]["interface"], "ethernet")
         with self.assertRaises(ConfigError):
             load("no-such-defaults.json", "no-such-device-file.json")
+
+
+    def test_clock_keys(self):
+        cfg = merge(defaults(), {})
+        self.assertEqual(cfg["clock"]["ntp_servers"], ["pool.ntp.org"])
+        self.assertEqual(cfg["clock"]["ntp_interval_s"], 3600)
+        self.assertTrue(cfg["clock"]["http_date_fallback"])
+        cfg = merge(defaults(), {"clock": {"ntp_servers": ["192.0.2.1", "ntp.local:1123"], "ntp_interval_s": 600}})
+        self.assertEqual(cfg["clock"]["ntp_servers"][1], "ntp.local:1123")
+        self.assertEqual(merge(defaults(), {"clock": {"ntp_servers": []}})["clock"]["ntp_servers"], [])
+        self.assertConfigError({"clock": {"ntp_servers": "pool.ntp.org"}}, "clock.ntp_servers", "must be a list")
+        self.assertConfigError({"clock": {"ntp_servers": [""]}}, "clock.ntp_servers", "host:port")
+        self.assertConfigError({"clock": {"ntp_servers": ["a:99999"]}}, "clock.ntp_servers")
+        self.assertConfigError({"clock": {"ntp_servers": [5]}}, "clock.ntp_servers")
+        self.assertConfigError({"clock": {"ntp_interval_s": 5}}, "clock.ntp_interval_s", ">= 60")
+        self.assertConfigError({"clock": {"ntp_timeout_ms": 50000}}, "clock.ntp_timeout_ms")
+        self.assertConfigError({"clock": {"http_date_fallback": 1}}, "clock.http_date_fallback", "true/false")
+        self.assertConfigError({"clock": {"ntp_server": []}}, "did you mean 'clock.ntp_servers'")
+
+    def test_channel_mapping_keys(self):
+        ch = merge(defaults(), {"outputs": [{"name": "a"}]})["outputs"][0]
+        self.assertEqual((ch["tiers"], ch["invert"], ch["min_duty"], ch["max_duty"], ch["ramp_limit_per_s"]),
+                         ([], False, 0, 65535, 0))
+        ch = merge(defaults(), {"outputs": [{"name": "a", "payload_type": "SIMPLE", "invert": True,
+                                             "tiers": [[0, 65535], [1, 30000], [2.5, 0]], "min_duty": 100,
+                                             "max_duty": 60000, "ramp_limit_per_s": 6553}]})["outputs"][0]
+        self.assertEqual(ch["tiers"][2], [2.5, 0])
+        self.assertConfigError({"outputs": [{"name": "a", "tiers": [[0.2, 0], [0.1, 5]]}]}, "outputs[0].tiers", "ascending")
+        self.assertConfigError({"outputs": [{"name": "a", "tiers": [[0.2, 70000]]}]}, "outputs[0].tiers")
+        self.assertConfigError({"outputs": [{"name": "a", "tiers": [0.2]}]}, "outputs[0].tiers", "[threshold, duty_u16]")
+        self.assertConfigError({"outputs": [{"name": "a", "tiers": [[True, 5]]}]}, "outputs[0].tiers")
+        self.assertConfigError({"outputs": [{"name": "a", "min_duty": 9, "max_duty": 8}]}, "outputs[0].max_duty")
+        self.assertConfigError({"outputs": [{"name": "a", "max_duty": 70000}]}, "outputs[0].max_duty")
+        self.assertConfigError({"outputs": [{"name": "a", "ramp_limit_per_s": -1}]}, "outputs[0].ramp_limit_per_s")
+        self.assertConfigError({"outputs": [{"name": "a", "ramp_limit_per_s": 0.5}]}, "outputs[0].ramp_limit_per_s")
+        self.assertConfigError({"outputs": [{"name": "a", "invert": "yes"}]}, "outputs[0].invert")
+        self.assertConfigError({"channel_defaults": {"invert": 1}}, "channel_defaults.invert")
+
+
+    def test_client_security_keys(self):
+        vtn = merge(defaults(), {})["vtn"]
+        # HTTPS and verification by default; plain http only when configured.
+        self.assertEqual((vtn["default_scheme"], vtn["tls_insecure"], vtn["ca_file"], vtn["ca_pem"]),
+                         ("https", False, "", ""))
+        self.assertEqual((vtn["scope"], vtn["ven_name"], vtn["targets"]), ("", "", []))
+        pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        vtn = merge(defaults(), {"vtn": {"ca_pem": pem, "tls_insecure": True, "scope": "read_targets",
+                                         "ven_name": "ven-7", "targets": ["group-1"], "client_id": "a",
+                                         "client_secret": "b", "ca_file": "config/vtn-ca.pem"}})["vtn"]
+        self.assertEqual((vtn["targets"], vtn["ven_name"], vtn["ca_file"]), (["group-1"], "ven-7", "config/vtn-ca.pem"))
+
+    def test_client_security_key_errors(self):
+        self.assertConfigError({"vtn": {"ca_pem": "not a certificate"}}, "vtn.ca_pem", "BEGIN CERTIFICATE")
+        self.assertConfigError({"vtn": {"tls_insecure": "yes"}}, "vtn.tls_insecure", "true/false")
+        self.assertConfigError({"vtn": {"targets": ["ok", ""]}}, "vtn.targets")
+        self.assertConfigError({"vtn": {"targets": "group-1"}}, "vtn.targets", "must be a list")
+        self.assertConfigError({"vtn": {"ven_name": "x" * 129}}, "vtn.ven_name", "128")
+        self.assertConfigError({"vtn": {"client_id": "ven-1"}}, "vtn.client_secret", "together")
+        self.assertConfigError({"vtn": {"tls_insecur": True}}, "did you mean 'vtn.tls_insecure'")
 
 
 if __name__ == "__main__":
