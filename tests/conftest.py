@@ -26,3 +26,18 @@ except netns.NamespaceUnavailable as e:
     NETNS_ERROR = str(e)
 
 needs_netns = pytest.mark.skipif(NETNS_ERROR is not None, reason="private network namespace unavailable: %s" % NETNS_ERROR)
+
+
+@pytest.fixture(scope="module")
+def peer():
+    """A second simulated host: a nested network namespace joined by a veth pair (tools.netns.PeerHost)."""
+    if NETNS_ERROR is not None:
+        pytest.skip(NETNS_ERROR)
+    try:
+        host = netns.PeerHost().start()
+    except netns.NamespaceUnavailable as e:
+        pytest.skip(str(e))
+    try:
+        yield host
+    finally:
+        host.stop()

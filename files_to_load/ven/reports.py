@@ -109,9 +109,8 @@ class Reporter:
             size = left
         return key, st, windows[st["next"]:st["next"] + size]
 
-    def due(self, events, now, level):
-        """[(key, report body)] for every batch whose last interval has ended."""
-        out = []
+    def _batches(self, events, now):
+        # (event, descriptor, key, state, batch) for each report this VEN can produce.
         for event in events:
             descs = event.get("reportDescriptors")
             if not isinstance(descs, list) or not isinstance(event.get("id"), str):
@@ -120,11 +119,17 @@ class Reporter:
                 if not isinstance(desc, dict) or not self.producible(desc.get("payloadType")):
                     continue
                 key, st, batch = self._plan(event, index, desc, now)
-                if batch and batch[-1][2] <= now:
-                    report = self._report(event, desc, batch, level)
-                    if report is not None:
-                        self.pending[key] = len(batch)
-                        out.append((key, report))
+                yield event, desc, key, st, batch
+
+    def due(self, events, now, level):
+        """[(key, report body)] for every batch whose last interval has ended."""
+        out = []
+        for event, desc, key, st, batch in self._batches(events, now):
+            if batch and batch[-1][2] <= now:
+                report = self._report(event, desc, batch, level)
+                if report is not None:
+                    self.pending[key] = len(batch)
+                    out.append((key, report))
         return out
 
     def sent(self, key):
@@ -137,17 +142,10 @@ class Reporter:
     def next_due(self, events, now):
         """The earliest end of a pending batch (Unix s), or None."""
         best = None
-        for event in events:
-            descs = event.get("reportDescriptors")
-            if not isinstance(descs, list) or not isinstance(event.get("id"), str):
-                continue
-            for index, desc in enumerate(descs):
-                if not isinstance(desc, dict) or not self.producible(desc.get("payloadType")):
-                    continue
-                key, st, batch = self._plan(event, index, desc, now)
-                if batch:
-                    t = batch[-1][2]
-                    best = t if best is None or t < best else best
+        for _event, _desc, _key, _st, batch in self._batches(events, now):
+            if batch:
+                t = batch[-1][2]
+                best = t if best is None or t < best else best
         return best
 
     def unproducible(self, event):

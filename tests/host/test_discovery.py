@@ -19,27 +19,12 @@ import time
 
 import pytest
 
-from tests.conftest import NETNS_ERROR, REPO, needs_netns
-from tools import netns
+from tests.conftest import REPO, needs_netns
 from tools.mdns_advertiser import Advertiser, UnicastOnlyResponder
 
 pytestmark = needs_netns
 
 zeroconf = pytest.importorskip("zeroconf")
-
-
-@pytest.fixture(scope="module")
-def peer():
-    if NETNS_ERROR is not None:
-        pytest.skip(NETNS_ERROR)
-    try:
-        host = netns.PeerHost().start()
-    except netns.NamespaceUnavailable as e:
-        pytest.skip(str(e))
-    try:
-        yield host
-    finally:
-        host.stop()
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ import time
 
 import pytest
 
-from tests.conftest import NETNS_ERROR, needs_netns
+from tests.conftest import needs_netns
 from tests.host.test_e2e import assert_follows_prices, device_config, scenario_dict, write_scenario
-from tools import netns
 from tools.devvtn.launch import DevVtn
 from tools.hostsim import launch
 from tools.mdns_advertiser import Advertiser
@@ -30,20 +29,6 @@ HOLD_5353 = ("import socket, sys, time\n"
              "s.bind(('0.0.0.0', 5353))  # exclusive, like the stock firmware's own responder\n"
              "print('held', flush=True)\n"
              "sys.stdin.read()\n")
-
-
-@pytest.fixture(scope="module")
-def peer():
-    if NETNS_ERROR is not None:
-        pytest.skip(NETNS_ERROR)
-    try:
-        host = netns.PeerHost().start()
-    except netns.NamespaceUnavailable as e:
-        pytest.skip(str(e))
-    try:
-        yield host
-    finally:
-        host.stop()
 
 
 def closed_port(ip):
