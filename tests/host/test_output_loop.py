@@ -16,7 +16,10 @@ from tools.hostsim import machine as simmachine
 from ven import config, isotime
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LATE_MS = 50
+# The 50 ms goal is a benchmark figure (make bench: boundary_late_ms_*);
+# here the bound only proves the change comes on the boundary, not at the next
+# 30 s re-check or poll, with room for a loaded 2-core CI machine.
+LATE_MS = 400
 PIN = 4
 NO_NTP = {"ntp_servers": [], "ntp_interval_s": 3600, "ntp_timeout_ms": 500, "http_date_fallback": False}
 
