@@ -67,8 +67,8 @@ def assert_follows_prices(result, start, channels=CHANNELS):
         ch = dict(defaults)
         ch.update(by_name[e["channel"]])
         assert e["duty_u16"] == duty_for(e["price"], ch), e
-        # Changes land at or just after a boundary: the price is the interval's.
-        assert e["price"] in (price_at(start, e["t"]), price_at(start, e["t"] - 0.3)), (e, start)
+        # Changes land at or after a boundary (within 1 s even on a loaded machine; intervals are 2 s).
+        assert e["price"] in (price_at(start, e["t"]), price_at(start, e["t"] - 1.0)), (e, start)
     return priced
 
 
