@@ -46,6 +46,21 @@ def start_vtn(tmp_path, doc, host, tls=True, extra=()):
     return vtn
 
 
+def switchable(server, reset_doc, initial_doc=None):
+    """Body of a per-test fixture over a module's VTN: server.use(doc) swaps the
+    scenario and marks where this test's records start; reset_doc is put back after."""
+    def use(doc):
+        write(server.scenario_path, doc)
+        server.mark = len(server.records())
+    server.use = use
+    if initial_doc is not None:
+        use(initial_doc)
+    else:
+        server.mark = len(server.records())
+    yield server
+    write(server.scenario_path, reset_doc)
+
+
 def vtn_cfg(vtn=None, **over):
     cfg = {"http_timeout_s": 3, "max_body_bytes": 200000, "client_id": CLIENT_ID, "client_secret": SECRET,
            "retry_max_s": 300, "default_scheme": "https", "tls_insecure": False, "ca_pem": "", "ca_file": "",

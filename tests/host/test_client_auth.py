@@ -7,8 +7,8 @@ import urllib.parse
 import pytest
 
 from tests.host import openadr_check
-from tests.host.client_support import (CLIENT_ID, SECRET, FakeClock, client, cycle, run, scenario, start_vtn,
-                                       vtn_cfg, write)
+from tests.host.client_support import (CLIENT_ID, SECRET, FakeClock, client, cycle, run, scenario, start_vtn, switchable,
+                                       vtn_cfg)
 from ven.openadr import VtnError
 
 ADDR = "127.0.0.63"
@@ -26,13 +26,7 @@ def server(tmp_path_factory):
 @pytest.fixture
 def vtn(server):
     """The module's VTN with a scenario of the test's choice: vtn.use(doc)."""
-    def use(doc):
-        write(server.scenario_path, doc)
-        server.mark = len(server.records())
-    server.use = use
-    use(scenario())
-    yield server
-    write(server.scenario_path, scenario())
+    yield from switchable(server, scenario(), scenario())
 
 
 def new(vtn):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.host import openadr_check
-from tests.host.client_support import (FUTURE, client, cycle, run, scenario, start_vtn, vtn_cfg, write)
+from tests.host.client_support import (FUTURE, client, cycle, run, scenario, start_vtn, switchable, vtn_cfg)
 from tests.host.test_http_client import RawServer
 from ven import eventstream, isotime, pricemap, schedule
 from ven.openadr import Collector, Dedup, VtnClient
@@ -33,13 +33,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def vtn(server):
-    def use(doc):
-        write(server.scenario_path, doc)
-        server.mark = len(server.records())
-    server.use = use
-    server.mark = len(server.records())
-    yield server
-    write(server.scenario_path, scenario(events=150))
+    yield from switchable(server, scenario(events=150))
 
 
 def new(vtn):

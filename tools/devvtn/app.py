@@ -169,32 +169,26 @@ def _flag(query, name):
 
 class VtnApp:
     # (path segments below the base path, "*" = an object id) -> {method: handler name}
-    ROUTES = (
+    _COMMON_ROUTES = (
         (("programs",), {"GET": "search_programs"}),
         (("programs", "*"), {"GET": "get_program"}),
         (("events",), {"GET": "search_events"}),
         (("events", "*"), {"GET": "get_event"}),
         (("vens",), {"GET": "search_vens", "POST": "create_ven"}),
         (("vens", "*"), {"GET": "get_ven"}),
-        (("resources",), {"GET": "search_resources", "POST": "create_resource"}),
-        (("resources", "*"), {"GET": "get_resource"}),
         (("reports",), {"GET": "search_reports", "POST": "create_report"}),
         (("reports", "*"), {"GET": "get_report"}),
-        (("auth", "server"), {"GET": "auth_server"}),
         (("auth", "token"), {"POST": "auth_token"}),
     )
-    ROUTES_301 = (
-        (("programs",), {"GET": "search_programs"}),
-        (("programs", "*"), {"GET": "get_program"}),
-        (("events",), {"GET": "search_events"}),
-        (("events", "*"), {"GET": "get_event"}),
-        (("vens",), {"GET": "search_vens", "POST": "create_ven"}),
-        (("vens", "*"), {"GET": "get_ven"}),
+    ROUTES = _COMMON_ROUTES + (
+        (("resources",), {"GET": "search_resources", "POST": "create_resource"}),
+        (("resources", "*"), {"GET": "get_resource"}),
+        (("auth", "server"), {"GET": "auth_server"}),
+    )
+    # 3.0.1: resources nested under their VEN, no /auth/server.
+    ROUTES_301 = _COMMON_ROUTES + (
         (("vens", "*", "resources"), {"GET": "search_resources", "POST": "create_resource"}),
         (("vens", "*", "resources", "*"), {"GET": "get_ven_resource"}),
-        (("reports",), {"GET": "search_reports", "POST": "create_report"}),
-        (("reports", "*"), {"GET": "get_report"}),
-        (("auth", "token"), {"POST": "auth_token"}),
     )
     # Routes a client must reach before it has a token.
     OPEN_ROUTES = (("auth", "server"), ("auth", "token"))
