@@ -12,7 +12,9 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "build", "device_lib"))
+# Last: the staged folder also holds micropython-lib's logging.py for the board,
+# which must not shadow CPython's own logging here.
+sys.path.append(os.path.join(REPO, "build", "device_lib"))
 sys.path.insert(0, os.path.join(REPO, "files_to_load"))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)

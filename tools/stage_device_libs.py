@@ -2,14 +2,25 @@
 
     .venv/bin/python -m tools.stage_device_libs [--dest DIR] [--force]
 
-`make setup` runs this. It downloads the pinned micropython-mdns sdist from
-PyPI with pip, checks its SHA-256, and extracts only the `mdns_client/`
-package into build/device_lib/mdns_client/ (git-ignored). load_files.sh
-uploads it to the board's /lib, firmware/manifest.py freezes it, and the host
-simulation imports it from there. Third-party code never enters the repository.
+`make setup` runs this. Third-party code never enters the repository; what
+the board needs is staged here (git-ignored) from a package registry, pinned
+by version and SHA-256, so an upload needs no network:
 
-Idempotent: a marker file records what is staged; when it names the pinned
-version and every expected file is present, nothing is downloaded.
+- micropython-mdns: the pinned sdist from PyPI (pip download). Only the
+  modules the firmware imports are staged (constants, parser, structs, util),
+  each unmodified, under a package `__init__.py` written here that imports
+  nothing: the published one imports the library's Client (socket,
+  select.select, about 7 KB of heap on the board), which the VEN never uses.
+- micropython-lib `logging`: from MicroPython's package index
+  (micropython.org/pi/v2, what `mip install` uses), or, where that is not
+  reachable (CI), from the MicroPython source tarball beside the checkout
+  (../shared/micropython), both checked against the pinned SHA-256. If
+  neither is there it is not staged and a warning says how to get it.
+
+load_files.sh uploads build/device_lib/ to the board's /lib,
+firmware/manifest.py freezes it, and the host simulation imports it from
+there. Idempotent: marker files record what is staged; when they name the
+pins and every file is present, nothing is downloaded.
 
 micropython-mdns 1.8.0 calls `.encode("UTF-8")`, which MicroPython after 1.28
 rejects. It is staged unmodified on purpose: the supported firmware range
@@ -46,7 +57,23 @@ EXPECTED_FILES = (
     "service_discovery/service_response.py",
     "service_discovery/txt_discovery.py",
 )
+# What the firmware imports (ven/mdns_query.py, ven/mdns_cache.py, ven/discovery.py).
+DEVICE_MODULES = ("constants.py", "parser.py", "structs.py", "util.py")
+INIT_TEXT = (
+    "# Staged by tools/stage_device_libs.py: only the modules of micropython-mdns %s\n"
+    "# that the VEN imports (%s), unmodified. The published package __init__\n"
+    "# imports the library's Client (socket, select.select, ~7 KB of heap), which the\n"
+    "# VEN never uses, so this one imports nothing.\n" % (VERSION, ", ".join(DEVICE_MODULES)))
 MARKER = ".micropython-mdns.version"
+
+# micropython-lib logging, the version micropython 1.27.0 pins (lib/micropython-lib 6ae440a8).
+LOGGING_VERSION = "0.6.2"
+LOGGING_SHA256 = "5438dacb218d7d33e73eee873f280a409c95166f2c557f859342f18b92744fc2"
+MIP_INDEX = "https://micropython.org/pi/v2"
+LOGGING_MARKER = ".logging.version"
+SHARED_TARBALL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                              "shared", "micropython", "micropython-1.27.0-src.tar.xz")
+TARBALL_LOGGING = "micropython-1.27.0/lib/micropython-lib/python-stdlib/logging/logging.py"
 LICENSE_NOTE = "MIT, Christoph Brand, https://github.com/cbrand/micropython-mdns"
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,22 +85,31 @@ class StageError(Exception):
 
 
 def marker_text():
-    return "{}=={}\nsha256:{}\nlicense: {}\n".format(DIST, VERSION, SDIST_SHA256, LICENSE_NOTE)
+    return "{}=={}\nsha256:{}\nmodules: {}\nlicense: {}\n".format(
+        DIST, VERSION, SDIST_SHA256, " ".join(DEVICE_MODULES), LICENSE_NOTE)
 
 
-def missing_files(package_dir, expected=EXPECTED_FILES):
+def missing_files(package_dir, expected=DEVICE_MODULES + ("__init__.py",)):
     return [name for name in expected if not os.path.isfile(os.path.join(package_dir, name))]
 
 
-def is_staged(dest):
-    """True when dest holds the pinned version with every expected file."""
+def _marker_says(path, text):
     try:
-        with open(os.path.join(dest, MARKER)) as f:
-            if f.read() != marker_text():
-                return False
+        with open(path) as f:
+            return f.read() == text
     except FileNotFoundError:
         return False
-    return not missing_files(os.path.join(dest, PACKAGE))
+
+
+def is_staged(dest):
+    """True when dest holds the pinned version with every device module."""
+    return _marker_says(os.path.join(dest, MARKER), marker_text()) and not missing_files(os.path.join(dest, PACKAGE))
+
+
+def _write_marker(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def sha256_of(path):
@@ -129,31 +165,37 @@ def _package_relpath(member_name, package):
     return "/".join(rel)
 
 
-def extract_package(archive, out_dir, package=PACKAGE, expected=EXPECTED_FILES):
-    """Extract regular files under `package/` of the sdist into out_dir/package.
+def extract_package(archive, out_dir, package=PACKAGE, expected=EXPECTED_FILES, wanted=DEVICE_MODULES):
+    """Extract the `wanted` modules under `package/` of the sdist into
+    out_dir/package, plus a package __init__ that imports nothing (INIT_TEXT).
 
-    Returns the sorted list of extracted relative paths. Raises StageError if
-    an expected file is missing. Compiled leftovers are not wanted on a board.
+    Returns the sorted list of staged relative paths. Raises StageError if a
+    file the published package has (`expected`) is missing from the sdist.
     """
     target = os.path.join(out_dir, package)
+    os.makedirs(target, exist_ok=True)
+    present = []
     written = []
     with tarfile.open(archive, "r:gz") as tar:
         for member in tar.getmembers():
             if not member.isfile():
                 continue
             rel = _package_relpath(member.name, package)
-            if rel is None or rel.endswith(".pyc") or "__pycache__" in rel.split("/"):
+            if rel is None:
                 continue
-            path = os.path.join(target, *rel.split("/"))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            present.append(rel)
+            if rel not in wanted:
+                continue
             src = tar.extractfile(member)
-            with src, open(path, "wb") as dst:
+            with src, open(os.path.join(target, rel), "wb") as dst:
                 shutil.copyfileobj(src, dst)
             written.append(rel)
-    missing = missing_files(target, expected)
+    missing = [name for name in expected if name not in present]
     if missing:
         raise StageError("{} lacks {}/: {}".format(os.path.basename(archive), package, ", ".join(missing)))
-    return sorted(written)
+    with open(os.path.join(target, "__init__.py"), "w") as f:
+        f.write(INIT_TEXT)
+    return sorted(written + ["__init__.py"])
 
 
 def stage(dest=DEFAULT_DEST, force=False, download=None):
@@ -182,10 +224,69 @@ def stage(dest=DEFAULT_DEST, force=False, download=None):
         if os.path.exists(final):
             shutil.rmtree(final)
         os.rename(os.path.join(new, PACKAGE), final)
-    with open(marker + ".tmp", "w") as f:
-        f.write(marker_text())
-    os.replace(marker + ".tmp", marker)
+    _write_marker(marker, marker_text())
     return "staged {} {} ({} files) in {}".format(DIST, VERSION, len(files), final)
+
+
+# --- micropython-lib logging -------------------------------------------------
+
+def logging_marker_text():
+    return "logging=={}\nsha256:{}\nlicense: MIT, micropython-lib\n".format(LOGGING_VERSION, LOGGING_SHA256)
+
+
+def logging_staged(dest):
+    return _marker_says(os.path.join(dest, LOGGING_MARKER), logging_marker_text()) and os.path.isfile(
+        os.path.join(dest, "logging.py"))
+
+
+def fetch_logging_from_index(timeout=15):
+    """logging.py of the pinned version from micropython.org's package index (as mip fetches it)."""
+    import json
+    import urllib.request
+    url = "{}/package/py/logging/{}.json".format(MIP_INDEX, LOGGING_VERSION)
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        meta = json.loads(r.read().decode("utf-8"))
+    short = dict(meta["hashes"])["logging.py"]
+    with urllib.request.urlopen("{}/file/{}/{}".format(MIP_INDEX, short[:2], short), timeout=timeout) as r:
+        return r.read()
+
+
+def fetch_logging_from_tarball(tarball=SHARED_TARBALL):
+    """logging.py from the MicroPython source tarball beside the checkout (CI has no internet)."""
+    import tarfile as _tar
+    with _tar.open(tarball, "r:xz") as tar:
+        return tar.extractfile(TARBALL_LOGGING).read()
+
+
+def stage_logging(dest=DEFAULT_DEST, force=False, sources=None):
+    """Stage logging.py into dest; returns a one-line summary. Never raises:
+    without a source the summary says what is missing and how to get it."""
+    if not force and logging_staged(dest):
+        return "logging {} already staged in {}".format(LOGGING_VERSION, dest)
+    if sources is None:
+        sources = [("micropython.org", fetch_logging_from_index)]
+        if os.path.isfile(SHARED_TARBALL):
+            sources.append((SHARED_TARBALL, fetch_logging_from_tarball))
+    problems = []
+    for name, fetch in sources:
+        try:
+            data = fetch()
+        except (OSError, ValueError, KeyError, EOFError) as e:  # no network, no file, odd index
+            problems.append("{}: {}".format(name, e))
+            continue
+        if hashlib.sha256(data).hexdigest() != LOGGING_SHA256:
+            problems.append("{}: sha256 does not match the pinned {}".format(name, LOGGING_SHA256))
+            continue
+        os.makedirs(dest, exist_ok=True)
+        path = os.path.join(dest, "logging.py")
+        with open(path + ".tmp", "wb") as f:
+            f.write(data)
+        os.replace(path + ".tmp", path)
+        _write_marker(os.path.join(dest, LOGGING_MARKER), logging_marker_text())
+        return "staged logging {} from {} in {}".format(LOGGING_VERSION, name, dest)
+    return ("WARNING: micropython-lib logging {} not staged ({}); the board needs it unless its image has it "
+            "frozen in: run `make setup` again with internet access, or `mpremote mip install logging@{}`"
+            .format(LOGGING_VERSION, "; ".join(problems), LOGGING_VERSION))
 
 
 def main(argv=None):
@@ -198,6 +299,7 @@ def main(argv=None):
     except StageError as e:
         print("stage_device_libs: {}".format(e), file=sys.stderr)
         return 1
+    print(stage_logging(args.dest, force=args.force))
     return 0
 
 

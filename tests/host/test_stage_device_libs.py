@@ -67,10 +67,14 @@ def test_extract_takes_only_the_package(tmp_path):
     )
     out = tmp_path / "out"
     written = sdl.extract_package(str(archive), str(out))
-    assert written == sorted(sdl.EXPECTED_FILES)
+    # Only what the firmware imports, unmodified, under an __init__ that imports nothing.
+    assert written == sorted(sdl.DEVICE_MODULES + ("__init__.py",))
     found = sorted(str(p.relative_to(out / "mdns_client")) for p in out.rglob("*") if p.is_file())
-    assert found == sorted(sdl.EXPECTED_FILES)
-    assert (out / "mdns_client" / "client.py").read_text() == "# client.py\n"
+    assert found == written
+    assert (out / "mdns_client" / "parser.py").read_text() == "# parser.py\n"
+    assert (out / "mdns_client" / "__init__.py").read_text() == sdl.INIT_TEXT
+    assert "import" not in "".join(line for line in sdl.INIT_TEXT.splitlines() if not line.startswith("#"))
+    assert not (out / "mdns_client" / "client.py").exists()
     assert not (tmp_path / "escaped.py").exists()
     assert not list(tmp_path.rglob("escaped.py"))
 
@@ -113,8 +117,44 @@ def test_stage_is_idempotent_and_checks_the_hash(tmp_path, monkeypatch):
     monkeypatch.setattr(sdl, "SDIST_SHA256", "0" * 64)
     with pytest.raises(sdl.StageError, match="sha256"):
         sdl.stage(str(dest), force=True, download=fake_download)
-    assert (dest / "mdns_client" / "client.py").exists()
+    assert (dest / "mdns_client" / "parser.py").exists()
     assert sorted(p.name for p in dest.iterdir()) == sorted([sdl.MARKER, "mdns_client"])
+
+
+def test_logging_is_staged_from_the_first_source_with_the_pinned_bytes(tmp_path, monkeypatch):
+    good = b"# logging stand-in\n"
+    monkeypatch.setattr(sdl, "LOGGING_SHA256", __import__("hashlib").sha256(good).hexdigest())
+    calls = []
+
+    def offline():
+        calls.append("index")
+        raise OSError("no route to micropython.org")
+
+    def tampered():
+        calls.append("tampered")
+        return b"# something else\n"
+
+    def beside():
+        calls.append("tarball")
+        return good
+
+    dest = tmp_path / "device_lib"
+    text = sdl.stage_logging(str(dest), sources=[("index", offline), ("mirror", tampered), ("tarball", beside)])
+    assert "staged logging" in text and "tarball" in text
+    assert calls == ["index", "tampered", "tarball"]
+    assert (dest / "logging.py").read_bytes() == good and sdl.logging_staged(str(dest))
+    assert "already staged" in sdl.stage_logging(str(dest), sources=[("index", offline)])
+    # Nowhere to get it: a warning naming each problem and the way out, nothing half-written.
+    empty = tmp_path / "empty"
+    text = sdl.stage_logging(str(empty), sources=[("index", offline), ("mirror", tampered)])
+    assert text.startswith("WARNING") and "no route" in text and "sha256" in text and "mip install logging" in text
+    assert not (empty / "logging.py").exists()
+
+
+def test_staged_logging_is_the_pinned_release():
+    if not sdl.logging_staged(str(STAGED)):
+        pytest.skip("logging is not staged (no internet and no ../shared tarball at make setup)")
+    assert sdl.sha256_of(str(STAGED / "logging.py")) == sdl.LOGGING_SHA256
 
 
 def test_main_reports_failure_without_traceback(tmp_path, monkeypatch, capsys):
@@ -132,7 +172,7 @@ def test_staged_mdns_client_is_complete():
     need_staged()
     pkg = STAGED / "mdns_client"
     assert sdl.missing_files(str(pkg)) == []
-    assert not list(pkg.rglob("*.pyc"))
+    assert sorted(p.name for p in pkg.iterdir()) == sorted(sdl.DEVICE_MODULES + ("__init__.py",))
     assert "micropython-mdns==1.8.0" in (STAGED / sdl.MARKER).read_text()
     # The library's known "UTF-8" call is staged as published, not patched.
     assert '.encode("UTF-8")' in (pkg / "util.py").read_text()
@@ -194,7 +234,7 @@ def test_dry_run_prints_the_upload(tmp_path, fake_mpremote):
     # The assembled tree is exactly what the device gets.
     assert (deploy / "config" / "default.json").read_bytes() == (REPO / "configs" / "default.json").read_bytes()
     assert "config/default.json" in err
-    assert (deploy / "lib" / "mdns_client" / "client.py").is_file()
+    assert (deploy / "lib" / "mdns_client" / "parser.py").is_file()
     assert (deploy / "ven" / "__init__.py").is_file()
     assert not list(deploy.rglob("__pycache__"))
     # The user's secrets go straight from configs/, never into build/.
@@ -212,7 +252,7 @@ def test_dry_run_mpy_uploads_compiled_modules(tmp_path, fake_mpremote):
     assert cmds[0][0] == "exec" and '"lib/mdns_client"' in cmds[0][1]
     assert cmds[1] == ["mip", "install", "logging"]
     assert (deploy / "ven" / "__init__.mpy").is_file()
-    assert (deploy / "lib" / "mdns_client" / "service_discovery" / "discovery.mpy").is_file()
+    assert (deploy / "lib" / "mdns_client" / "parser.mpy").is_file()
     assert not list((deploy / "ven").rglob("*.py"))
     assert not list((deploy / "lib").rglob("*.py"))
     assert (deploy / "main.py").is_file() and (deploy / "boot.py").is_file()

@@ -68,9 +68,12 @@ def install(ip, rtc_unset=False):
                  "Tuple", "Union", "Set", "Any"):
         setattr(builtins, name, getattr(typing, name))
     network.set_address(ip)
-    for path in (DEVICE_LIB, FIRMWARE):
-        if path not in sys.path:
-            sys.path.insert(0, path)
+    if FIRMWARE not in sys.path:
+        sys.path.insert(0, FIRMWARE)
+    # Last: build/device_lib also holds micropython-lib's logging.py for the
+    # board, which must not shadow CPython's own logging here.
+    if DEVICE_LIB not in sys.path:
+        sys.path.append(DEVICE_LIB)
     clock.reset()
     if rtc_unset:
         clock.unset_wall()
