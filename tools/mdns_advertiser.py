@@ -63,7 +63,15 @@ VARIANTS = {
     "ip_in_url": (lambda h, p, ip: ["version=3.1.0", "local_url=http://%s:%d/%s" % (ip, p, BASE_PATH)], True),
     # ... and the IP is used when the target has no address record at all.
     "ip_only": (lambda h, p, ip: ["version=3.1.0", "local_url=http://%s:%d/%s" % (ip, p, BASE_PATH)], False),
+    # A real VTN's quirk: the SRV target is the instance name itself (INSTANCE_TARGET),
+    # with no address record, and the URLs name the IP.
+    "srv_instance_target": (lambda h, p, ip: ["version=3.1.0", "base_path=" + BASE_PATH,
+                                              "local_url=http://%s:%d/%s" % (ip, p, BASE_PATH),
+                                              "program_names=local", "requires_auth=False",
+                                              "openapi_url=http://%s:%d/openapi.yaml" % (ip, p)], False),
 }
+# Variants whose SRV target is "<instance>._openadr3._tcp.local." rather than "<host>.local.".
+INSTANCE_TARGET = ("srv_instance_target",)
 
 
 def txt_rdata(variant, host, port, ip, programs=None):
@@ -78,8 +86,9 @@ def txt_rdata(variant, host, port, ip, programs=None):
 def service_info(instance, port, variant, host, ip, programs=None, priority=0, weight=0, txt=None):
     from zeroconf import ServiceInfo
     with_address = VARIANTS[variant][1] if variant else True
-    return ServiceInfo(SERVICE_TYPE, "%s.%s" % (instance, SERVICE_TYPE), port=port, priority=priority,
-                       weight=weight, server="%s.local." % host,
+    name = "%s.%s" % (instance, SERVICE_TYPE)
+    return ServiceInfo(SERVICE_TYPE, name, port=port, priority=priority,
+                       weight=weight, server=name if variant in INSTANCE_TARGET else "%s.local." % host,
                        properties=txt if txt is not None else txt_rdata(variant, host, port, ip, programs),
                        addresses=[socket.inet_aton(ip)] if with_address else [])
 

@@ -10,6 +10,7 @@ import threading
 from tools.devvtn.advertise import Advertiser, hostname_from_instance
 from tools.devvtn.app import DEFAULT_BASE_PATH, VtnApp
 from tools.devvtn.faults import parse_cli_rule
+from tools.devvtn.quirks import QUIRKS, check_name
 from tools.devvtn.scenario import ScenarioStore
 from tools.devvtn.server import DevVtnServer
 
@@ -44,6 +45,13 @@ def _fault(text):
         raise argparse.ArgumentTypeError(str(e))
 
 
+def _quirk(text):
+    try:
+        return check_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m tools.devvtn",
                                 description="Development OpenADR 3.1.0 VTN (HTTP, in memory).")
@@ -58,6 +66,9 @@ def parse_args(argv):
                    help="YAML served at /openapi.yaml when it exists")
     p.add_argument("--fault", action="append", type=_fault, default=[], metavar="K=V[,K=V]",
                    help="fault rule for the whole run (see tools/devvtn/faults.py); repeatable")
+    p.add_argument("--quirk", action="append", type=_quirk, default=[], metavar="NAME",
+                   help="imitate a real VTN's quirk for the whole run (see tools/devvtn/quirks.py; "
+                        "the scenario's \"quirks\" switches win); repeatable; one of: " + ", ".join(QUIRKS))
     p.add_argument("--quiet", action="store_true", help="no per-request log on stderr")
     p.add_argument("--tls-dir", metavar="DIR",
                    help="serve HTTPS with a CA and server certificate generated at start (for the "
@@ -106,7 +117,8 @@ def main(argv=None):
     ctx = None
     if args.tls_dir:
         ctx = tls_context(args.tls_dir, [hostname + ".local", args.host, "localhost"])
-    vtn = VtnApp(store, args.base_path, openapi, scheme=scheme, api_version=args.spec_version)
+    vtn = VtnApp(store, args.base_path, openapi, scheme=scheme, api_version=args.spec_version,
+                 quirks=args.quirk)
     try:
         server = DevVtnServer((args.host, args.port), vtn, args.fault, args.quiet, ctx, args.record,
                               not args.no_gzip)
@@ -123,8 +135,9 @@ def main(argv=None):
             advertiser = Advertiser(args.host, server.port, args.name, hostname, vtn.base_path, scheme,
                                     args.spec_version)
             scenario = store.current()
-            name = advertiser.start(scenario.program_names, scenario.requires_auth)
-            print("devvtn: advertised %s -> %s.local.:%d" % (name, hostname, server.port),
+            name = advertiser.start(scenario.program_names, scenario.requires_auth,
+                                    "srv_instance_target" in vtn.quirks(scenario))
+            print("devvtn: advertised %s -> %s:%d" % (name, advertiser.target, server.port),
                   file=sys.stderr, flush=True)
         if not stop.is_set():
             base = "/" + vtn.base_path if vtn.base_path else ""
@@ -135,9 +148,10 @@ def main(argv=None):
             if advertiser is not None:
                 scenario = store.current()
                 try:
-                    if advertiser.update(scenario.program_names, scenario.requires_auth):
-                        print("devvtn: TXT updated: %s" % advertiser.properties,
-                              file=sys.stderr, flush=True)
+                    if advertiser.update(scenario.program_names, scenario.requires_auth,
+                                         "srv_instance_target" in vtn.quirks(scenario)):
+                        print("devvtn: advertisement updated: SRV target %s, TXT %s"
+                              % (advertiser.target, advertiser.properties), file=sys.stderr, flush=True)
                 except ValueError as e:
                     print("devvtn: TXT not updated: %s" % e, file=sys.stderr, flush=True)
     finally:

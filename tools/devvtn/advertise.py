@@ -5,6 +5,13 @@ on every interface), with the six TXT keys of the OpenADR 3.1.0 Definition
 ("Discovery and Configuration of Local VTNs"): version, base_path, local_url,
 program_names, requires_auth, openapi_url. The SRV target is `<hostname>.local.`
 and its A record the same address.
+
+With the srv_instance_target quirk (quirks.py) it imitates a real VTN instead:
+the SRV target is the service's own name, e.g. `OpenADR3 VTN._openadr3._tcp.local.`
+(spaces and all: python-zeroconf does not check a ServiceInfo's server name),
+no A record is published at all, and local_url and openapi_url name the VTN by
+its IP address. Switching the quirk on a running advertiser re-announces the
+service with the new SRV record (cache-flush), no goodbye in between.
 """
 
 import re
@@ -22,9 +29,10 @@ def hostname_from_instance(instance):
 
 
 def txt_properties(hostname, port, base_path, program_names, requires_auth, scheme="http",
-                   version=OPENADR_VERSION):
+                   version=OPENADR_VERSION, url_host=None):
+    """The six TXT keys; the URLs name url_host (an IP address) or else <hostname>.local."""
     base_path = base_path.strip("/")
-    origin = "%s://%s.local:%d" % (scheme, hostname, port)
+    origin = "%s://%s:%d" % (scheme, url_host or hostname + ".local", port)
     props = {
         "version": version,
         "base_path": base_path,
@@ -54,42 +62,62 @@ class Advertiser:
         self._zc = None
         self._info = None
         self.properties = None
+        self.instance_target = False  # the srv_instance_target quirk, as announced
 
-    def _service_info(self, name, props):
+    @property
+    def target(self):
+        """The SRV target announced (or to be announced)."""
+        if self.instance_target and self._info is not None:
+            return self._info.name
+        return "%s.local." % self.hostname
+
+    def _properties(self, program_names, requires_auth, instance_target):
+        return txt_properties(self.hostname, self.port, self.base_path, program_names, requires_auth,
+                              self.scheme, self.version, self.address if instance_target else None)
+
+    def _service_info(self, name, props, instance_target):
         from zeroconf import ServiceInfo
+        if instance_target:
+            # The quirk: the service's own name as SRV target, and no address for it.
+            return ServiceInfo(SERVICE_TYPE, name, port=self.port, properties=props, server=name,
+                               addresses=[])
         return ServiceInfo(
             SERVICE_TYPE, name, port=self.port, properties=props,
             server="%s.local." % self.hostname,
             addresses=[socket.inet_aton(self.address)])
 
-    def start(self, program_names, requires_auth):
+    def start(self, program_names, requires_auth, instance_target=False):
         # Imported here so --no-advertise runs never load zeroconf at all.
         from zeroconf import IPVersion, Zeroconf
-        props = txt_properties(self.hostname, self.port, self.base_path, program_names, requires_auth,
-                               self.scheme, self.version)
+        props = self._properties(program_names, requires_auth, instance_target)
         self._zc = Zeroconf(interfaces=[self.address], ip_version=IPVersion.V4Only)
-        info = self._service_info("%s.%s" % (self.instance, SERVICE_TYPE), props)
+        info = self._service_info("%s.%s" % (self.instance, SERVICE_TYPE), props, instance_target)
         try:
             # Another VTN with this name on the link: take "<instance>-2" rather than fail.
             self._zc.register_service(info, allow_name_change=True)
+            if instance_target and info.server != info.name:
+                # Renamed while probing: the target follows the name it got.
+                info = self._service_info(info.name, props, True)
+                self._zc.update_service(info)
         except BaseException:
             self._zc.close()
             self._zc = None
             raise
         self._info = info
         self.properties = props
+        self.instance_target = instance_target
         return info.name
 
-    def update(self, program_names, requires_auth):
-        """Re-announce if the TXT content changed. Returns True when it did."""
-        props = txt_properties(self.hostname, self.port, self.base_path, program_names, requires_auth,
-                               self.scheme, self.version)
-        if self._zc is None or props == self.properties:
+    def update(self, program_names, requires_auth, instance_target=False):
+        """Re-announce if the TXT content or the SRV target changed. Returns True when it did."""
+        props = self._properties(program_names, requires_auth, instance_target)
+        if self._zc is None or (props == self.properties and instance_target == self.instance_target):
             return False
-        info = self._service_info(self._info.name, props)
+        info = self._service_info(self._info.name, props, instance_target)
         self._zc.update_service(info)
         self._info = info
         self.properties = props
+        self.instance_target = instance_target
         return True
 
     def close(self):

@@ -33,6 +33,10 @@ clients against odd token endpoints): "omit_expires_in": true, "scope":
 answers with a problem body instead of an authError), "token_url": a
 tokenURL to announce instead of our own /auth/token.
 
+Quirks of real VTNs (quirks.py) applied here: hostless_token_url,
+ignore_program_filter, space_timestamps, string_status, conflict_empty_list;
+for etag, GET answers of objects carry `last_modified` for server.py.
+
 Targets follow the 3.1.0 read_targets rules in simplified form: an object
 without targets is visible to everyone; one with targets only to requests
 naming at least one of them, and it shows only the requested targets.
@@ -42,6 +46,7 @@ needs "Authorization: Bearer <token from /auth/token>".
 
 import base64
 import binascii
+import datetime
 import http
 import json
 import secrets
@@ -49,13 +54,17 @@ import threading
 import time
 import urllib.parse
 
-from tools.devvtn.periods import event_end
+from tools.devvtn import quirks as quirks_mod
+from tools.devvtn.periods import event_end, parse_datetime
 from tools.devvtn.scenario import rfc3339
 
 DEFAULT_BASE_PATH = "openadr3/3.1.0"
 MAX_LIMIT = 50  # the schema's maximum for limit; also the default
 JSON = "application/json"
 PROBLEM = "application/problem+json"
+# Routes (first path segment) whose GET answers are objects or lists of them.
+OBJECT_ROUTES = ("programs", "events", "vens", "resources", "reports")
+OBJECT_TIMESTAMPS = ("createdDateTime", "modificationDateTime")
 
 
 class Request:
@@ -71,32 +80,43 @@ class Request:
         self.authority = self.headers.get("host") or authority
         # Who sent it (the client_id behind its token, or "anonymous"); set by VtnApp.
         self.client_id = "anonymous"
+        # The route pattern that matched, e.g. ("events", "*"), and the quirks in
+        # effect (quirks.py); set by VtnApp.
+        self.route = None
+        self.quirks = frozenset()
 
 
 class Response:
-    def __init__(self, status, body=b"", content_type=JSON, headers=None):
+    def __init__(self, status, body=b"", content_type=JSON, headers=None, obj=None):
         self.status = status
         self.body = body
         self.content_type = content_type
         self.headers = list(headers or [])
+        # The JSON value the body encodes (json_response), for quirks that rewrite it.
+        self.obj = obj
+        # Epoch seconds for Last-Modified (etag quirk): set on GET answers of objects.
+        self.last_modified = None
 
 
 def json_response(obj, status=200):
-    return Response(status, json.dumps(obj).encode("utf-8"))
+    return Response(status, json.dumps(obj).encode("utf-8"), obj=obj)
 
 
-def problem(status, detail, headers=None):
+def problem(status, detail, headers=None, string_status=False):
     body = {"type": "about:blank", "title": http.HTTPStatus(status).phrase,
-            "status": status, "detail": detail}
+            # string_status quirk: "500" where RFC 7807 has the number.
+            "status": str(status) if string_status else status, "detail": detail}
     return Response(status, json.dumps(body).encode("utf-8"), PROBLEM, headers)
 
 
 class HTTPProblem(Exception):
-    """Raised by a route to answer with a problem body."""
+    """Raised by a route to answer with a problem body (built by VtnApp.handle)."""
 
     def __init__(self, status, detail, headers=None):
         super().__init__(detail)
-        self.response = problem(status, detail, headers)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
 
 
 def _auth_error(status, error, description):
@@ -156,6 +176,38 @@ def _filter_targets(query, objects):
     return out
 
 
+def _space_timestamps(obj):
+    """The space_timestamps quirk: '2026-12-01T20:39:42Z' -> '2026-12-01 20:39:42' in
+    the objects' own timestamps (not in intervals or periods)."""
+    if isinstance(obj, list):
+        return [_space_timestamps(o) for o in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = dict(obj)
+    for key in OBJECT_TIMESTAMPS:
+        value = out.get(key)
+        if isinstance(value, str):
+            try:
+                stamp = parse_datetime(value)
+            except ValueError:
+                continue  # a scenario's own odd value goes out as written
+            out[key] = datetime.datetime.fromtimestamp(int(stamp), datetime.timezone.utc).strftime(
+                "%Y-%m-%d %H:%M:%S")
+    return out
+
+
+def _newest(obj, fallback):
+    """Epoch seconds of the newest modificationDateTime in an answer, else fallback."""
+    newest = None
+    for o in obj if isinstance(obj, list) else [obj]:
+        try:
+            stamp = parse_datetime(o["modificationDateTime"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        newest = stamp if newest is None else max(newest, stamp)
+    return fallback if newest is None else newest
+
+
 def _flag(query, name):
     raw = _one(query, name)
     if raw is None:
@@ -194,8 +246,10 @@ class VtnApp:
     OPEN_ROUTES = (("auth", "server"), ("auth", "token"))
 
     def __init__(self, store, base_path=DEFAULT_BASE_PATH, openapi_file=None,
-                 scheme="http", clock=time.time, api_version="3.1.0"):
+                 scheme="http", clock=time.time, api_version="3.1.0", quirks=()):
         self.store = store
+        # Quirks switched on for the whole run (--quirk); the scenario's switch over them.
+        self.cli_quirks = frozenset(quirks_mod.check_name(q) for q in quirks)
         self.base_path = base_path.strip("/")
         self.openapi_file = openapi_file
         self.scheme = scheme
@@ -218,12 +272,28 @@ class VtnApp:
             return path[len(base):]
         return None
 
+    def quirks(self, scenario):
+        """The quirks in effect for a request answered from this scenario."""
+        return quirks_mod.active(self.cli_quirks, scenario.quirks)
+
     def handle(self, req, scenario=None):
         scenario = scenario or self.store.current()
+        quirks = req.quirks = self.quirks(scenario)
         try:
-            return self._dispatch(req, scenario)
+            response = self._dispatch(req, scenario)
         except HTTPProblem as e:
-            return e.response
+            if e.status == 409 and "conflict_empty_list" in quirks:
+                return json_response([], 409)
+            return problem(e.status, e.detail, e.headers, "string_status" in quirks)
+        if response.obj is None:
+            return response
+        if ("etag" in quirks and req.method == "GET" and response.status == 200
+                and req.route and req.route[0] in OBJECT_ROUTES):
+            # Before space_timestamps rewrites the times it is computed from.
+            response.last_modified = _newest(response.obj, scenario.loaded_at)
+        if "space_timestamps" in quirks:
+            response.body = json.dumps(_space_timestamps(response.obj)).encode("utf-8")
+        return response
 
     def _dispatch(self, req, scenario):
         rel = self.relative_path(req.path)
@@ -246,6 +316,7 @@ class VtnApp:
                 raise HTTPProblem(405, "%s is not supported on %s" % (req.method, req.path),
                                   [("Allow", ", ".join(sorted(methods)))])
             req.client_id = self._client_of(req, scenario.requires_auth and pattern not in self.OPEN_ROUTES)
+            req.route = pattern
             ids = [s for p, s in zip(pattern, parts) if p == "*"]
             return getattr(self, name)(req, scenario, *ids)
         raise HTTPProblem(404, "no such resource: %s" % req.path)
@@ -260,7 +331,8 @@ class VtnApp:
 
     def search_events(self, req, scenario):
         events = scenario.events
-        program_id = _one(req.query, "programID")
+        # ignore_program_filter quirk: like the reference implementation, never look at it.
+        program_id = None if "ignore_program_filter" in req.quirks else _one(req.query, "programID")
         if program_id is not None:
             events = [e for e in events if e.get("programID") == program_id]
         if _flag(req.query, "active"):
@@ -423,7 +495,9 @@ class VtnApp:
         if scenario.auth.get("token_url"):
             return json_response({"tokenURL": scenario.auth["token_url"]})
         base = "/" + self.base_path if self.base_path else ""
-        url = "%s://%s%s/auth/token" % (self.scheme, req.authority, base)
+        # hostless_token_url quirk: a VTN that takes the host from a broken Host header.
+        host = "" if "hostless_token_url" in req.quirks else req.authority
+        url = "%s://%s%s/auth/token" % (self.scheme, host, base)
         return json_response({"tokenURL": url})
 
     def _client_of(self, req, required):
@@ -471,7 +545,7 @@ class VtnApp:
         if clients and clients.get(client_id) != secret:
             status = int(scenario.auth.get("reject_status", 401))
             if status == 403:
-                return problem(403, "client %r is not allowed here" % client_id)
+                raise HTTPProblem(403, "client %r is not allowed here" % client_id)
             return _auth_error(status, "invalid_client", "unknown client_id or wrong client_secret")
         lifetime = int(scenario.auth.get("token_lifetime", 3600))
         token = secrets.token_urlsafe(24)

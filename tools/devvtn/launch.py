@@ -6,6 +6,9 @@
     with DevVtn(scenario_path, "127.0.0.2", tls_dir=tmp, record=tmp + "/rec.jsonl") as vtn:
         vtn.url, vtn.ca_path, vtn.ca_pem()   # https://..., the generated CA
 
+    with DevVtn(scenario_path, "127.0.0.2", quirks=["etag", "string_status"]) as vtn:
+        ...   # a real VTN's quirks for the whole run (tools/devvtn/quirks.py)
+
 Every wait is bounded. The child inherits this process's network namespace,
 so call tools.netns.enter() (or run under `python -m tools.netns --`) before
 starting an advertising VTN.
@@ -28,7 +31,8 @@ class DevVtnError(RuntimeError):
 
 class DevVtn:
     def __init__(self, scenario, host, port=0, advertise=False, name=None, extra=(),
-                 log_path=None, ready_timeout=10.0, python=sys.executable, tls_dir=None, record=None):
+                 log_path=None, ready_timeout=10.0, python=sys.executable, tls_dir=None, record=None,
+                 quirks=()):
         self.argv = [python, "-m", "tools.devvtn", "--scenario", str(scenario),
                      "--host", host, "--port", str(port)]
         if not advertise:
@@ -42,6 +46,8 @@ class DevVtn:
         self.record_path = str(record) if record else None
         if record:
             self.argv += ["--record", str(record)]
+        for quirk in quirks:
+            self.argv += ["--quirk", quirk]
         self.argv += list(extra)
         self.log_path = log_path
         self.ready_timeout = ready_timeout

@@ -7,7 +7,8 @@ A scenario is one JSON object:
       "events":   [ {OpenADR 3 event}, ... ],
       "auth":     {"required": false, "clients": {"ven-1": "secret"},
                    "token_lifetime": 3600},            (optional)
-      "faults":   [ {fault rule}, ... ]                (optional, see server.py)
+      "faults":   [ {fault rule}, ... ]                (optional, see faults.py)
+      "quirks":   {"etag": true, ...}                  (optional, see quirks.py)
     }
 
 Programs and events are written as a VTN would return them; the fields a VTN
@@ -34,6 +35,7 @@ import threading
 import time
 
 from tools.devvtn.faults import check_rule
+from tools.devvtn.quirks import check_switches
 
 OBJECT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 SERVER_FIELDS = ("id", "createdDateTime", "modificationDateTime", "objectType")
@@ -52,11 +54,15 @@ def rfc3339(ts):
 class Scenario:
     """One loaded scenario: immutable by convention, replaced as a whole on reload."""
 
-    def __init__(self, programs, events, auth, faults):
+    def __init__(self, programs, events, auth, faults, quirks=None, loaded_at=0.0):
         self.programs = programs
         self.events = events
         self.auth = auth
         self.faults = faults
+        # {quirk name: on}; combined with the command line's by quirks.active().
+        self.quirks = quirks or {}
+        # Epoch seconds of this load: Last-Modified of answers without objects (etag quirk).
+        self.loaded_at = loaded_at
         # Which load of the file this is (ScenarioStore); restarts fault "times" counts.
         self.generation = 0
 
@@ -151,7 +157,12 @@ def build(doc, previous=None, now=None, where="scenario"):
             check_rule(rule)
         except ValueError as e:
             raise ScenarioError("%s: %s" % (where, e))
-    return Scenario(programs, events, auth, faults)
+    quirks = doc.get("quirks", {})
+    try:
+        check_switches(quirks)
+    except ValueError as e:
+        raise ScenarioError("%s: %s" % (where, e))
+    return Scenario(programs, events, auth, faults, dict(quirks), now)
 
 
 def _sources(doc, scenario):

@@ -9,12 +9,24 @@ TLS (tls_context): the handshake runs in the connection's own thread with a
 time limit, so a client that never completes it holds up nobody; a failed
 handshake (e.g. a client that does not trust our CA) is logged.
 
+The etag quirk (quirks.py) is HTTP semantics, so it lives here too
+(conditional): ETag and Last-Modified on GET answers of objects, 304 Not
+Modified for a client whose copy is current. A 304 goes out without body and
+without framing headers (RFC 7230 section 3.3: a Content-Length would have to
+be the 200's length), whatever the fault rules say about bodies.
+
 Recording (record_path): one JSON line per answered request, with what was
 asked and answered (bodies as text, before gzip and faults), so tests can
-check every exchange against the OpenADR models and the OpenAPI file.
+check every exchange against the OpenADR models and the OpenAPI file. Each
+line also holds the request's conditional headers ("if_none_match",
+"if_modified_since") and the answer's validators ("etag", "last_modified"),
+null when absent.
 """
 
+import datetime
+import email.utils
 import gzip
+import hashlib
 import http.server
 import json
 import socket
@@ -23,13 +35,47 @@ import sys
 import threading
 import time
 
-from tools.devvtn.app import Request, problem
+from tools.devvtn.app import Request, Response, problem
 from tools.devvtn.faults import Injector
 
 MAX_REQUEST_BODY = 1 << 20
 IDLE_TIMEOUT_S = 30  # drop idle keep-alive connections so threads do not pile up
 HANDSHAKE_TIMEOUT_S = 10
 GZIP_MIN_BYTES = 256  # smaller bodies go out as they are
+
+
+def _not_modified(headers, etag, last_modified):
+    """Does the client (lower-case request headers) hold the current answer? RFC 7232."""
+    tags = headers.get("if-none-match")
+    if tags is not None:
+        # Weak comparison (section 3.2); If-Modified-Since is then ignored (section 6).
+        for tag in tags.split(","):
+            tag = tag.strip()
+            if tag == "*" or (tag[2:] if tag.startswith("W/") else tag) == etag:
+                return True
+        return False
+    since = headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        when = email.utils.parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False  # an invalid date is ignored (section 3.3)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)  # "-0000": UTC all the same
+    return when.timestamp() >= int(last_modified)
+
+
+def conditional(req, response):
+    """The etag quirk on one answer: validators added, or a 304 in its place."""
+    if response.last_modified is None or response.status != 200:
+        return response
+    etag = '"%s"' % hashlib.sha256(response.body).hexdigest()[:32]
+    validators = [("ETag", etag), ("Last-Modified", email.utils.formatdate(response.last_modified, usegmt=True))]
+    if req.method == "GET" and _not_modified(req.headers, etag, response.last_modified):
+        return Response(304, b"", None, validators)
+    response.headers += validators
+    return response
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -42,21 +88,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
-    def _read_body(self):
+    def _read_body(self, string_status):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return None, problem(501, "chunked request bodies are not supported")
+            return None, problem(501, "chunked request bodies are not supported", None, string_status)
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
-            return None, problem(400, "bad Content-Length")
+            return None, problem(400, "bad Content-Length", None, string_status)
         if length < 0 or length > MAX_REQUEST_BODY:
-            return None, problem(413, "request body too large")
+            return None, problem(413, "request body too large", None, string_status)
         return self.rfile.read(length), None
 
     def _serve(self):
         vtn = self.server.vtn
         self._note = ""
-        body, error = self._read_body()
+        scenario = vtn.store.current()
+        quirks = vtn.quirks(scenario)
+        body, error = self._read_body("string_status" in quirks)
         if error is not None:
             # The rest of the request is unread: this connection cannot be reused.
             self.close_connection = True
@@ -64,7 +112,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         req = Request(self.command, self.path, dict(self.headers.items()), body,
                       "%s:%d" % self.server.server_address[:2])
-        scenario = vtn.store.current()
         rel = vtn.relative_path(req.path)
         effect = self.server.injector.effect(
             req.method, req.path if rel is None else rel, scenario.faults, scenario.generation)
@@ -78,20 +125,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if effect.delay:
             time.sleep(effect.delay)
         if effect.status is not None:
-            response = problem(effect.status, "injected fault")
+            response = problem(effect.status, "injected fault", None, "string_status" in quirks)
         else:
             response = vtn.handle(req, scenario)
+            if "etag" in quirks:
+                response = conditional(req, response)
         self.server.record(req, rel, response)
         if effect.invalid_json:
             response.body = response.body[:len(response.body) // 2] or b"{"
         self._send(response, effect)
 
     def _send(self, response, effect):
-        chunked = effect is not None and effect.chunked
         self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
         for name, value in response.headers:
             self.send_header(name, value)
+        if response.status == 304:
+            # No body, so no Content-Length, Transfer-Encoding or Content-Encoding
+            # either, and nothing for body faults (chunked, invalid_json, body_delay).
+            self.end_headers()
+            return
+        chunked = effect is not None and effect.chunked
         if (self.server.gzip and len(response.body) >= GZIP_MIN_BYTES
                 and "gzip" in self.headers.get("Accept-Encoding", "").lower()):
             response.body = gzip.compress(response.body)
@@ -167,11 +222,15 @@ class DevVtnServer(http.server.ThreadingHTTPServer):
     def record(self, req, rel, response):
         if self._record is None:
             return
+        validators = dict(response.headers)
         line = {"t": round(time.time(), 3), "method": req.method, "path": req.path, "rel": rel,
                 "query": req.query, "content_type": req.headers.get("content-type"),
                 "authorization": req.headers.get("authorization", "")[:6].strip() or None,
+                "if_none_match": req.headers.get("if-none-match"),
+                "if_modified_since": req.headers.get("if-modified-since"),
                 "body": req.body.decode("utf-8", "replace"), "status": response.status,
-                "response_type": response.content_type, "response": response.body.decode("utf-8", "replace")}
+                "response_type": response.content_type, "response": response.body.decode("utf-8", "replace"),
+                "etag": validators.get("ETag"), "last_modified": validators.get("Last-Modified")}
         with self._record_lock:
             self._record.write(json.dumps(line) + "\n")
             self._record.flush()
