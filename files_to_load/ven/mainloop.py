@@ -141,11 +141,8 @@ def _adopt(st, sched, n_programs, n_events):
 
 def _resume(st):
     # The schedule saved by the last good poll: outputs follow it (once the clock is valid) with no network.
-    try:
-        saved = schedule.load(SCHEDULE_PATH)
-    except (OSError, ValueError) as e:
-        log.warning("saved schedule not usable (%s): starting without one", e)
-        return
+    # load never raises: a damaged file is moved aside with one log line and the VEN starts without it.
+    saved = schedule.load(SCHEDULE_PATH, log)
     if saved is not None:
         st.schedule = saved
         log.info("resuming the schedule saved at %s: %r",

@@ -2,11 +2,17 @@
 # output channel on the VTN, and remember their IDs on the flash so a reboot
 # finds them again instead of creating duplicates.
 #
-# The IDs file (STATE_PATH) holds {"vtn": base URL, "ven_name": ..., "ven_id":
-# ..., "resources": {channel: id}}; it is written to a temporary name and
-# renamed over the old one (littlefs). IDs stored for another VTN or venName
-# are not used. Stored IDs are checked once per start (GET by id); a VEN or
-# resource the VTN no longer has is looked up by name, then created.
+# The IDs file (STATE_PATH) is one JSON line {"v": 1, "vtn": base URL,
+# "ven_name": ..., "ven_id": ..., "resources": {channel: id}} then the checksum
+# trailer of ven.store, which writes it atomically. IDs stored for another VTN
+# or venName are not used. Stored IDs are checked once per start (GET by id); a
+# VEN or resource the VTN no longer has is looked up by name, then created.
+#
+# A file that fails a check is moved to STATE_PATH.bad with one log line and
+# registration goes on as if no IDs were stored. So is the file of older
+# firmware (no version, no checksum), on purpose: looking the VEN and its
+# resources up by name finds the same objects again, so dropping it creates
+# nothing twice and costs a few GETs once, after the upgrade.
 #
 # Registration is not needed to follow prices: when the VTN refuses it (a
 # tariff VTN without /vens, 403), the loop logs it and tries again after a
@@ -17,32 +23,25 @@
 #   reg.ven_id, reg.resources
 
 import json
-import os
 import time
 
+from ven import store
 from ven.openadr import VtnError
 
 STATE_PATH = "ven_state.json"
+STATE_VERSION = 1
 
 
-def _read(path):
-    try:
-        with open(path) as f:
-            data = json.loads(f.read())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(data))
-    try:
-        os.remove(path)  # MicroPython's rename does not replace on every port
-    except OSError:
-        pass
-    os.rename(tmp, path)
+def _parse(r):
+    data = json.loads(r.line())
+    if not isinstance(data, dict) or data.get("v") != STATE_VERSION:
+        raise ValueError("not a version %d IDs file" % STATE_VERSION)
+    res = data.get("resources")
+    if not (isinstance(data.get("vtn"), str) and isinstance(data.get("ven_name"), str)
+            and isinstance(data.get("ven_id"), str) and isinstance(res, dict)
+            and all(isinstance(res[k], str) for k in res)):
+        raise ValueError("a field of the wrong type")
+    return data
 
 
 def ven_name(cfg):
@@ -63,12 +62,11 @@ class Registration:
         self.failures = 0
         self.next_try = 0  # type: int | float
 
-    def _stored(self, base_url):
-        data = _read(self.path)
-        if data.get("vtn") != base_url or data.get("ven_name") != self.name:
+    def _stored(self, base_url, log):
+        data = store.load(self.path, _parse, log)
+        if data is None or data["vtn"] != base_url or data["ven_name"] != self.name:
             return None, {}
-        res = data.get("resources")
-        return data.get("ven_id"), (res if isinstance(res, dict) else {})
+        return data["ven_id"], data["resources"]
 
     async def ensure(self, client, log=None):
         """Register with client's VTN if not done yet. Never raises VtnError."""
@@ -90,7 +88,8 @@ class Registration:
         return True
 
     async def _register(self, client, log):
-        ven_id, stored = self._stored(client.base_url)
+        stored_id, stored = self._stored(client.base_url, log)
+        ven_id = stored_id
         if ven_id is not None:
             ven = await client.get_object("/vens/%s" % ven_id)
             if ven is None or ven.get("venName") != self.name:
@@ -117,10 +116,11 @@ class Registration:
             resources[name] = rid
         self.ven_id = ven_id
         self.resources = resources
-        if ven_id != self._stored(client.base_url)[0] or resources != stored:
+        if ven_id != stored_id or resources != stored:
+            data = {"v": STATE_VERSION, "vtn": client.base_url, "ven_name": self.name,
+                    "ven_id": ven_id, "resources": resources}
             try:
-                _write(self.path, {"vtn": client.base_url, "ven_name": self.name,
-                                   "ven_id": ven_id, "resources": resources})
+                store.write_atomic(self.path, [(json.dumps(data) + "\n").encode("utf-8")])
             except OSError as e:
                 if log is not None:
                     log.warning("cannot store the VEN IDs in %s: %s", self.path, e)

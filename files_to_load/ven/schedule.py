@@ -61,7 +61,7 @@ PACKED_TYPES = ("PRICE", "EXPORT_PRICE", "GHG")
 # Events without a priority rank below every explicit one (spec: lowest priority).
 NO_PRIORITY = None
 MAX_ERRORS = 16
-FILE_VERSION = 1
+FILE_VERSION = 2  # schedule.bin layout: see save()
 
 # Raw interval periods are kept in array("i"): explicit starts as offsets from
 # the event's first explicit start, durations clamped to _INF_D (= infinite).
@@ -780,19 +780,34 @@ def next_change(sched, t):
     return sched.next_change(t)
 
 
-# Persistence: one JSON header line, then each track's arrays as raw bytes
-# (little-endian, as on the ESP32 and every host this runs on). Written to a
-# temporary file and renamed over the old one, so a reset mid-write leaves the
-# previous schedule intact.
+# Persistence (schedule.bin, FILE_VERSION 2): one JSON header line, then each
+# track's arrays as raw bytes (little-endian, as on the ESP32 and every host this
+# runs on), then the checksum trailer of ven.store. Written to a temporary file
+# and renamed over the old one, so a reset mid-write leaves the previous schedule
+# intact. Header: {"v": 2, "vt": "f"|"d", "saved": Unix s|null, "units": {type:
+# text}, "anchors": {event id: [modificationDateTime|null, Unix s]}, "tracks":
+# [[type, base, until|null, period, priority|null, modified, event id|null, n]]}
+# and per track n offsets ("i") then n values ("vt"). load() checks every field,
+# every count against the bytes left and every value before anything is used.
+
+_SIZES = {"i": 4, "f": 4, "d": 8}
+_TMAX = 1 << 42  # |Unix seconds| beyond any real time (start + isotime.INFINITE included)
+_VMAX = 2.0 ** 127  # values lie in (-_VMAX, _VMAX), or are GAP (exact in single precision)
+
 
 def _header(sched, now):
     tracks = []
     for typ in sorted(sched.tracks):
         for tr in sched.tracks[typ]:
-            tracks.append([typ, tr.base, tr.until, tr.period, tr.priority, tr.modified, tr.event_id, len(tr.t)])
+            eid = tr.event_id
+            if eid is not None and not isinstance(eid, str):
+                eid = str(eid)  # a VTN's non-string id: the file keeps text
+            tracks.append([typ, tr.base, tr.until, tr.period, tr.priority, tr.modified, eid, len(tr.t)])
     anchors = {}
     for k in sched.anchors:
-        anchors[k] = list(sched.anchors[k])
+        a = sched.anchors[k]
+        if isinstance(k, str) and (a[0] is None or isinstance(a[0], str)):
+            anchors[k] = list(a)
     return {"v": FILE_VERSION, "vt": VALUE_TYPE, "saved": now, "units": sched.units,
             "anchors": anchors, "tracks": tracks}
 
@@ -810,41 +825,71 @@ def save(sched, path, now=None):
     store.write_atomic(path, parts())
 
 
-_SIZES = {"i": 4, "q": 8, "f": 4, "d": 8}
+def _time(x, lo=-_TMAX, hi=_TMAX):
+    return isinstance(x, int) and not isinstance(x, bool) and lo <= x < hi
 
 
-def _read_array(f, typecode, n):
+def _check(ok, what):
+    if not ok:
+        raise ValueError(what)
+
+
+def _read_array(r, typecode, n):
     a = array.array(typecode, range(n))  # then overwritten in place
-    if n and f.readinto(a) != _SIZES[typecode] * n:
-        raise ValueError("schedule file is truncated")
+    r.readinto(a, _SIZES[typecode] * n)
     return a
 
 
-def load(path):
-    """The Schedule saved at path, or None if there is none; ValueError if it is damaged."""
-    try:
-        f = open(path, "rb")
-    except OSError:
-        return None
-    try:
-        head = json.loads(f.readline())
-        if not isinstance(head, dict) or head.get("v") != FILE_VERSION:
-            raise ValueError("unknown schedule file version")
-        vt = head["vt"]
-        tracks = {}  # type: dict
-        for entry in head["tracks"]:
-            typ, base, until, period, prio, modified, eid, n = entry
-            t = _read_array(f, "i", n)
-            v = _read_array(f, vt, n)
-            if vt != VALUE_TYPE:
-                v = array.array(VALUE_TYPE, v)
-            tracks.setdefault(typ, []).append(Track(base, t, v, until, period, prio, modified, eid))
-        anchors = {}
-        for k in head["anchors"]:
-            a = head["anchors"][k]
-            anchors[k] = (a[0], a[1])
-        return Schedule(tracks, anchors, head["units"], head.get("saved"))
-    except (KeyError, TypeError) as e:
-        raise ValueError("schedule file is damaged (%s)" % e)
-    finally:
-        f.close()
+def _parse(r):
+    head = json.loads(r.line())
+    _check(isinstance(head, dict), "header is not an object")
+    _check(head.get("v") == FILE_VERSION, "version %r, not %d" % (head.get("v"), FILE_VERSION))
+    vt = head.get("vt")
+    saved = head.get("saved")
+    units = head.get("units")
+    anchors = head.get("anchors")
+    entries = head.get("tracks")
+    _check(vt == "f" or vt == "d", "value type %r" % (vt,))
+    _check(saved is None or _time(saved), "saved time %r" % (saved,))
+    _check(isinstance(units, dict), "units not an object")
+    for k in units:
+        if not isinstance(units[k], str):
+            raise ValueError("units of %s not text" % k)
+    _check(isinstance(anchors, dict), "anchors not an object")
+    for k in anchors:
+        a = anchors[k]
+        if not (isinstance(a, list) and len(a) == 2 and (a[0] is None or isinstance(a[0], str)) and _time(a[1])):
+            raise ValueError("anchor of %s malformed" % k)
+        anchors[k] = (a[0], a[1])
+    _check(isinstance(entries, list), "tracks not a list")
+    tracks = {}  # type: dict
+    for i in range(len(entries)):
+        e = entries[i]
+        what = "track %d" % i
+        _check(isinstance(e, list) and len(e) == 8, what + ": not 8 fields")
+        typ, base, until, period, prio, modified, eid, n = e
+        _check(isinstance(typ, str) and _time(base) and (until is None or _time(until)) and _time(period, 0, FOREVER)
+               and (prio is None or _time(prio, 0)) and _time(modified) and (eid is None or isinstance(eid, str))
+               and _time(n, 1), what + ": a field of the wrong type or range")
+        r.need(n * (4 + _SIZES[vt]))  # before allocating: a count the file cannot hold fails here
+        t = _read_array(r, "i", n)
+        prev = 0
+        for x in t:
+            if not prev <= x < FOREVER:
+                raise ValueError(what + ": breakpoints out of order")
+            prev = x
+        v = _read_array(r, vt, n)
+        if vt != VALUE_TYPE:
+            v = array.array(VALUE_TYPE, v)
+        for x in v:
+            if not (x == GAP or -_VMAX < x < _VMAX):
+                raise ValueError(what + ": value %r" % x)
+        tracks.setdefault(typ, []).append(Track(base, t, v, until, period, prio, modified, eid))
+    return Schedule(tracks, anchors, units, saved)
+
+
+def load(path, log=None):
+    """The Schedule saved at path, or None if there is none or it is not usable
+    (then it is moved to path + ".bad" with one line to log: ven.store.load)."""
+    from ven import store
+    return store.load(path, _parse, log)

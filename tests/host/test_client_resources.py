@@ -3,6 +3,7 @@ registration that survives a reboot, reports whose interval IDs match the event'
 and a 3.0.1-shaped server. Dev VTN over HTTPS with auth; every exchange checked
 against the openadr3 models and the OpenAPI file of the server's version."""
 import json
+import zlib
 
 import pytest
 
@@ -153,7 +154,12 @@ def test_registration_finds_or_creates_and_survives_a_reboot(vtn, tmp_path):
     assert created[0] == {"objectType": "VEN_VEN_REQUEST", "venName": "ven-7"}
     assert created[1] == {"resourceName": "heater", "venID": first[0], "objectType": "VEN_RESOURCE_REQUEST"}
     openadr_check.check_records(new(vtn))
-    assert json.load(open(ids))["resources"] == first[1]
+    with open(ids, "rb") as f:
+        saved = f.read()
+    # One JSON line (version 1) and the CRC-32 trailer of ven.store.
+    head, trailer = saved.split(b"\n", 1)
+    assert json.loads(head) == {"v": 1, "vtn": vtn.url, "ven_name": "ven-7", "ven_id": first[0], "resources": first[1]}
+    assert trailer == b"%08x\n" % zlib.crc32(head + b"\n")
     # Reboot: a new client and registration with the stored IDs checks them, creates nothing.
     vtn.mark = len(vtn.records())
     reg = Registration(reg_cfg(), ids)

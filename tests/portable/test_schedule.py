@@ -2,10 +2,14 @@
 #
 # Table-driven from the OpenADR 3.1.0 User Guide's examples (section 7 and 8),
 # copied here as data so the tests do not need the spec folder.
+import array
+import binascii
+import json
 import os
 import unittest
 
-from ven import schedule
+import tmpfiles
+from ven import schedule, store
 from ven.isotime import parse_datetime
 
 H = 3600
@@ -389,15 +393,55 @@ class CompactTest(unittest.TestCase):
         self.assertEqual(schedule.value_at(sched, T0 + 671 * 900), (671 % 40) / 100)
 
 
+def good_header():
+    # A file as save() writes it (values as doubles: load converts them where floats are single).
+    return {"v": schedule.FILE_VERSION, "vt": "d", "saved": T0, "units": {"PRICE": "USD/KWH"},
+            "anchors": {"a1": [None, T0], "a2": ["2026-01-01T00:00:00Z", T0 - H]},
+            "tracks": [["PRICE", T0, T0 + D, 0, 1, T0 - D, "e1", 3], ["PRICE", T0, None, H, None, 0, None, 1]]}
+
+
+def good_arrays():
+    return [array.array("i", [0, H, 2 * H]), array.array("d", [0.25, -1.5, schedule.GAP]),
+            array.array("i", [0]), array.array("d", [7.0])]
+
+
+def set_field(head, where, value):
+    # where: a header key, or an index into the first track's entry.
+    if isinstance(where, int):
+        head["tracks"][0][where] = value
+    else:
+        head[where] = value
+
+
 class PersistenceTest(unittest.TestCase):
-    PATH = "test_schedule_tmp.bin"
+    def setUp(self):
+        self.dir = tmpfiles.make()
+        self.path = self.dir + "/schedule.bin"
 
     def tearDown(self):
-        for p in (self.PATH, self.PATH + ".tmp"):
-            try:
-                os.remove(p)
-            except OSError:
-                pass
+        tmpfiles.remove(self.dir)
+
+    def craft(self, where=None, value=None, arrays=None, line=None):
+        """A file with a valid checksum (so the other checks are what is tried) and one field changed."""
+        head = good_header()
+        if where is not None:
+            set_field(head, where, value)
+        if line is None:
+            line = (json.dumps(head) + "\n").encode("utf-8")
+        store.write_atomic(self.path, [line] + (good_arrays() if arrays is None else arrays))
+
+    def assert_set_aside(self, why="", case=None):
+        """Damaged: load gives no schedule, the file goes to .bad as it was, with one log line."""
+        data = tmpfiles.read(self.path)
+        log = tmpfiles.Log()
+        self.assertEqual(schedule.load(self.path, log), None, case)
+        self.assertFalse(tmpfiles.exists(self.path), case)
+        self.assertEqual(tmpfiles.read(self.path + ".bad"), data, case)
+        self.assertEqual(len(log.lines), 1, (case, log.lines))
+        line = log.lines[0]
+        self.assertTrue(line.startswith(self.path + " not usable ("), (case, line))
+        self.assertTrue(why in line and line.endswith("moved to %s.bad; starting without it" % self.path),
+                        (case, why, line))
 
     def test_save_and_load_round_trip(self):
         b = schedule.Builder(("PRICE", "GHG"), T0)
@@ -405,51 +449,201 @@ class PersistenceTest(unittest.TestCase):
         b.add_event(alert_now(**{"intervals": [{"id": 0, "payloads": [{"type": "GHG", "values": [400]}]}]}))
         b.add_event(UG_7_3_MULTI_VALUE)
         sched = b.finish()
-        schedule.save(sched, self.PATH, now=T0)
-        back = schedule.load(self.PATH)
+        schedule.save(sched, self.path, now=T0)
+        log = tmpfiles.Log()
+        back = schedule.load(self.path, log)
+        self.assertEqual(log.lines, [])
         self.assertTrue(back == sched)
         self.assertEqual(back.saved, T0)
         self.assertEqual(back.anchors, sched.anchors)
+        self.assertEqual(back.units, sched.units)
+        for typ in sched.tracks:
+            for a, b in zip(back.tracks[typ], sched.tracks[typ]):
+                self.assertEqual((a.until, a.period, a.priority, a.modified, a.event_id),
+                                 (b.until, b.period, b.priority, b.modified, b.event_id))
         for t in (T0, T0 + H, T0 + 5 * D + 2 * H, T0 + 8 * D):
             self.assertEqual(back.value_at("PRICE", t), sched.value_at("PRICE", t))
             self.assertEqual(back.value_at("GHG", t), sched.value_at("GHG", t))
             self.assertEqual(back.next_change(t), sched.next_change(t))
+        # Saved again, the same bytes: nothing was lost or changed on the way.
+        first = tmpfiles.read(self.path)
+        schedule.save(back, self.path, now=T0)
+        self.assertEqual(tmpfiles.read(self.path), first)
 
-    def test_missing_and_damaged_files(self):
-        self.assertEqual(schedule.load("no-such-schedule.bin"), None)
+    def test_file_layout_header_arrays_checksum(self):
         sched, _ = schedule.build([price_event([1, 2, 3])], "PRICE", T0)
-        schedule.save(sched, self.PATH)
-        with open(self.PATH, "rb") as f:
-            data = f.read()
-        with open(self.PATH, "wb") as f:
-            f.write(data[:-5])
-        with self.assertRaises(ValueError):
-            schedule.load(self.PATH)
-        with open(self.PATH, "wb") as f:
-            f.write(b"garbage\n")
-        with self.assertRaises(ValueError):
-            schedule.load(self.PATH)
+        schedule.save(sched, self.path, now=T0)
+        data = tmpfiles.read(self.path)
+        nl = data.index(b"\n")
+        head = json.loads(data[:nl])
+        self.assertEqual((head["v"], head["vt"], head["saved"]), (2, schedule.VALUE_TYPE, T0))
+        tr = sched.tracks["PRICE"][0]
+        self.assertEqual(head["tracks"], [["PRICE", tr.base, tr.until, tr.period, tr.priority, tr.modified, "e1", 4]])
+        body = data[:nl + 1] + bytes(tr.t) + bytes(tr.v)
+        self.assertEqual(data, body + b"%08x\n" % binascii.crc32(body))
+
+    def test_a_crafted_good_file_loads(self):
+        # The base of the damaged files below is itself fine.
+        self.craft()
+        sched = schedule.load(self.path)
+        self.assertEqual((sched.value_at("PRICE", T0), sched.value_at("PRICE", T0 + H)), (0.25, -1.5))
+        self.assertEqual(sched.value_at("PRICE", T0 + 2 * H), 7.0)  # the second track shows through the gap
+        self.assertEqual(sched.anchors, {"a1": (None, T0), "a2": ("2026-01-01T00:00:00Z", T0 - H)})
+        self.assertEqual(sched.tracks["PRICE"][1].event_id, None)
+
+    def test_no_file_is_no_schedule_without_a_word(self):
+        log = tmpfiles.Log()
+        self.assertEqual(schedule.load(self.path, log), None)
+        self.assertEqual(log.lines, [])
+
+    def test_a_huge_count_fails_before_allocating(self):
+        # 2**31-1 breakpoints would be 24 GB of arrays: refused from the file's size at once.
+        for n in (2 ** 31 - 1, 2 ** 40, 2 ** 24, 5):  # the file holds 4 in all
+            self.craft(7, n)
+            self.assert_set_aside("truncated", n)
+
+    def test_times_stored_as_text(self):
+        # base, until, period, priority, modified as "123" would kill the output task later.
+        for where in (1, 2, 3, 4, 5, "saved"):
+            self.craft(where, "123")
+            self.assert_set_aside("", where)
+        self.craft("anchors", {"a1": [None, "123"]})
+        self.assert_set_aside("anchor of a1", "anchor")
+
+    def test_numbers_out_of_range_or_of_the_wrong_kind(self):
+        for where, value in ((1, 1.5), (1, True), (1, 2 ** 50), (2, -2 ** 45), (3, -1), (3, 2 ** 31),
+                             (4, -1), (4, False), (5, None), (7, 0), (7, -1), (7, 2.0), ("saved", 2 ** 45)):
+            self.craft(where, value)
+            self.assert_set_aside("", (where, value))
+
+    def test_flipped_value_bytes(self):
+        sched, _ = schedule.build([price_event([0.1, 0.2, 0.3])], "PRICE", T0)
+        schedule.save(sched, self.path)
+        good = tmpfiles.read(self.path)
+        size = len(bytes(schedule.array.array(schedule.VALUE_TYPE, [0.0])))
+        first_value = good.index(b"\n") + 1 + 4 * 4
+        for at, bit in ((first_value + size - 1, 0x40), (first_value + size - 2, 0x10), (first_value, 0x01)):
+            data = bytearray(good)
+            data[at] ^= bit  # 0x40 in the top byte: 0.1 -> about 1e-155 or 1e+154 (double), beyond 2**127
+            tmpfiles.write(self.path, data)
+            self.assert_set_aside("", at)
+        # A valid checksum and an absurd value: the value check alone refuses it.
+        for bad in (1.3e181, float("inf"), float("-inf"), float("nan"), -2.0 ** 127 * 1.5):
+            self.craft(arrays=[array.array("i", [0, H, 2 * H]), array.array("d", [0.25, bad, 1.0]),
+                               array.array("i", [0]), array.array("d", [7.0])])
+            self.assert_set_aside("track 0: value", bad)
+
+    def test_flipped_low_byte_is_caught_by_the_checksum(self):
+        sched, _ = schedule.build([price_event([0.1, 0.2, 0.3])], "PRICE", T0)
+        schedule.save(sched, self.path)
+        data = bytearray(tmpfiles.read(self.path))
+        data[data.index(b"\n") + 1 + 4 * 4] ^= 0x01  # the last mantissa bit of 0.1: still a fine price
+        tmpfiles.write(self.path, data)
+        self.assert_set_aside("checksum mismatch")
+
+    def test_truncated(self):
+        sched, _ = schedule.build([price_event([1, 2, 3])], "PRICE", T0)
+        schedule.save(sched, self.path)
+        good = tmpfiles.read(self.path)
+        nl = good.index(b"\n")
+        for n in (1, nl // 2, nl, nl + 1, nl + 3, nl + 17, len(good) - 9, len(good) - 5, len(good) - 1):
+            tmpfiles.write(self.path, good[:n])
+            self.assert_set_aside("", n)
+
+    def test_garbage_and_non_json_headers(self):
+        for line in (b"garbage\n", b"\xff\xfe\x00\x01\n", b"[1, 2]\n", b"null\n", b"{}\n", b'{"v": 2\n', b"\n"):
+            self.craft(line=line)
+            self.assert_set_aside("", line)
+        tmpfiles.write(self.path, b"\x00" * 300)  # no line at all, no checksum
+        self.assert_set_aside("no first line")
+
+    def test_unknown_versions(self):
+        for v in (1, 3, 99, "2", None):
+            self.craft("v", v)
+            self.assert_set_aside("version", v)
+        # A file of the firmware before checksums (version 1, no trailer).
+        head = good_header()
+        head["v"] = 1
+        with open(self.path, "wb") as f:
+            f.write((json.dumps(head) + "\n").encode())
+            for a in good_arrays():
+                f.write(a)
+        self.assert_set_aside("version 1, not 2")
+
+    def test_header_fields_missing_or_of_the_wrong_type(self):
+        cases = (("tracks", {}), ("tracks", "x"), ("tracks", None), ("tracks", [["PRICE"]]),
+                 ("vt", "q"), ("vt", None), ("units", []), ("units", {"PRICE": 5}), ("units", None),
+                 ("anchors", []), ("anchors", {"a1": [None]}), ("anchors", {"a1": [5, T0]}),
+                 ("anchors", {"a1": "x"}), ("anchors", {"a1": [None, T0, 1]}), ("anchors", None),
+                 (0, 5), (0, None), (6, 5), (6, ["x"]))
+        for where, value in cases:
+            self.craft(where, value)
+            self.assert_set_aside("", (where, value))
+        for entry in (["PRICE", T0, None, 0, None, 0, None], ["PRICE", T0, None, 0, None, 0, None, 3, 0],
+                      {"typ": "PRICE"}, "PRICE"):
+            head = good_header()
+            head["tracks"][0] = entry
+            self.craft(line=(json.dumps(head) + "\n").encode())
+            self.assert_set_aside("track 0", entry)
+        self.craft("vt", "q")
+        self.assert_set_aside("value type 'q'")
+        for key in ("vt", "units", "anchors", "tracks"):
+            head = good_header()
+            del head[key]
+            self.craft(line=(json.dumps(head) + "\n").encode())
+            self.assert_set_aside("", key)
+
+    def test_breakpoints_out_of_order(self):
+        for t in ([0, 2 * H, H], [-1, H, 2 * H], [0, H, schedule.FOREVER]):
+            self.craft(arrays=[array.array("i", t), array.array("d", [1.0, 2.0, 3.0]),
+                               array.array("i", [0]), array.array("d", [7.0])])
+            self.assert_set_aside("track 0: breakpoints", t)
+
+    def test_trailing_junk_after_a_valid_file(self):
+        sched, _ = schedule.build([price_event([1, 2, 3])], "PRICE", T0)
+        schedule.save(sched, self.path)
+        good = tmpfiles.read(self.path)
+        for junk in (b"x", b"\n", b"0" * 9, b"\x00" * 100, good):
+            tmpfiles.write(self.path, good + junk)
+            self.assert_set_aside("", junk)
+
+    def test_empty_file(self):
+        tmpfiles.write(self.path, b"")
+        self.assert_set_aside("empty")
+
+    def test_an_older_bad_file_is_replaced(self):
+        tmpfiles.write(self.path + ".bad", b"an older damaged schedule")
+        tmpfiles.write(self.path, b"newer garbage\n")
+        self.assert_set_aside("")
+
+    def test_ids_the_file_cannot_keep_are_saved_as_text(self):
+        # A VTN's non-string event id is kept as text; an anchor JSON cannot hold is left out.
+        tr = schedule.Track(T0, array.array("i", [0]), array.array(schedule.VALUE_TYPE, [1.0]), event_id=5)
+        sched = schedule.Schedule({"PRICE": [tr]}, {5: (None, T0), "e2": (7, T0), "e3": ("x", T0)})
+        schedule.save(sched, self.path)
+        back = schedule.load(self.path)
+        self.assertEqual(back.tracks["PRICE"][0].event_id, "5")
+        self.assertEqual(back.anchors, {"e3": ("x", T0)})
 
     def test_a_write_that_fails_half_way_leaves_the_old_file(self):
-        from ven import store
         sched, _ = schedule.build([price_event([1, 2])], "PRICE", T0)
-        schedule.save(sched, self.PATH)
+        schedule.save(sched, self.path)
 
         def parts():
             yield b"{half a header"
             raise OSError(28, "no space left")
 
         with self.assertRaises(OSError):
-            store.write_atomic(self.PATH, parts())
-        self.assertTrue(schedule.load(self.PATH) == sched)
-        self.assertFalse((self.PATH + ".tmp") in os.listdir("."))
+            store.write_atomic(self.path, parts())
+        self.assertTrue(schedule.load(self.path) == sched)
+        self.assertEqual(os.listdir(self.dir), ["schedule.bin"])
 
     def test_replacing_keeps_no_temporary_file(self):
         for prices in ([1], [2, 3]):
             sched, _ = schedule.build([price_event(prices)], "PRICE", T0)
-            schedule.save(sched, self.PATH)
-        self.assertEqual(schedule.value_at(schedule.load(self.PATH), T0 + H), 3)
-        self.assertFalse((self.PATH + ".tmp") in os.listdir("."))
+            schedule.save(sched, self.path)
+        self.assertEqual(schedule.value_at(schedule.load(self.path), T0 + H), 3)
+        self.assertEqual(os.listdir(self.dir), ["schedule.bin"])
 
 
 if __name__ == "__main__":
