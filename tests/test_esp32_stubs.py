@@ -16,9 +16,9 @@ How it is wired, and why:
   unannotated functions unless told otherwise.
 - The copied stubs have errors of their own; those are not ours to fix, so the stub
   modules get `ignore_errors`.
-- mdns_client (third-party, staged in build/device_lib by `make setup`) is analysed for its
-  types but its own errors are silenced; `logging` (micropython-lib, installed with mip)
-  has no ESP32 stub, so a missing import of it is tolerated.
+- mdns_client and micropython-lib's logging (third-party, staged in build/device_lib by
+  `make setup`) are analysed for their types but their own errors are silenced; where
+  logging is not staged, a missing import of it is tolerated.
 
 Two self-tests run the same configuration over scratch code: one must report the planted
 mistakes, one must accept correct MicroPython idioms, so this check cannot pass vacuously.
@@ -124,7 +124,8 @@ def _write_config(root):
     ]
     if (DEVICE_LIB / "mdns_client").is_dir():
         mypy_path.append(str(DEVICE_LIB))
-        lines += ["[mypy-mdns_client,mdns_client.*]", "follow_imports = silent", ""]
+        # Third-party code staged beside it (micropython-lib logging too): its types, not its errors.
+        lines += ["[mypy-mdns_client,mdns_client.*,logging]", "follow_imports = silent", ""]
     else:
         lines += ["[mypy-mdns_client,mdns_client.*]", "ignore_missing_imports = True", ""]
     lines.insert(1, "mypy_path = " + os.pathsep.join(mypy_path))

@@ -61,9 +61,14 @@ class Reader:
             raise ValueError("truncated: %d bytes wanted, %d left" % (n, self.left))
 
     def line(self):
-        b = self.f.readline(min(self.left, MAX_LINE))
-        if not b.endswith(b"\n"):
-            raise ValueError("no first line (truncated, or written by older firmware)")
+        # In small pieces: MicroPython's readline(n) allocates n bytes up front.
+        b = b""
+        while not b.endswith(b"\n"):
+            n = min(self.left - len(b), MAX_LINE - len(b), 256)
+            piece = self.f.readline(n) if n > 0 else b""
+            if not piece:
+                raise ValueError("no first line (truncated, or written by older firmware)")
+            b += piece
         self._took(b, len(b))
         return b
 
@@ -97,6 +102,11 @@ def load(path, parse, log=None):
         value = parse(r)
         r.end()  # the checksum, before anything is used
         return value
+    except MemoryError:
+        # Not the file's fault: keep it for the next start.
+        if log is not None:
+            log.warning("%s: not enough memory to read it now; starting without it (file kept)", path)
+        return None
     except Exception as e:  # whatever is wrong with the file must not stop the VEN
         why = str(e) if isinstance(e, ValueError) else repr(e)
     finally:

@@ -105,7 +105,7 @@ class StoreTest(unittest.TestCase):
 
     def test_any_error_while_parsing_sets_the_file_aside(self):
         # Whatever the damage makes the parser raise, the caller gets None.
-        for exc in (TypeError("x"), KeyError("k"), IndexError("i"), MemoryError(), ValueError("bad field")):
+        for exc in (TypeError("x"), KeyError("k"), IndexError("i"), ValueError("bad field")):
             self.log = tmpfiles.Log()
             data = self.write_good()
 
@@ -114,6 +114,20 @@ class StoreTest(unittest.TestCase):
             self.assertEqual(store.load(self.path, parse, self.log), None)
             self.assertEqual(tmpfiles.read(self.path + ".bad"), data)
             self.assertEqual(len(self.log.lines), 1)
+
+    def test_no_memory_to_read_it_keeps_the_file(self):
+        # A MemoryError is the heap's state, not the file's: start without it, keep it for later.
+        data = self.write_good()
+
+        def parse(r):
+            raise MemoryError()
+        self.assertEqual(store.load(self.path, parse, self.log), None)
+        self.assertEqual(tmpfiles.read(self.path), data)
+        self.assertTrue("not enough memory" in self.log.lines[0] and "file kept" in self.log.lines[0], self.log.lines)
+
+    def test_a_long_first_line_is_read_in_small_pieces(self):
+        store.write_atomic(self.path, [b"y" * 3000 + b"\n"])
+        self.assertEqual(store.load(self.path, lambda r: r.line(), self.log), b"y" * 3000 + b"\n")
 
     def test_the_checksum_is_checked_before_the_value_is_returned(self):
         data = self.write_good()
