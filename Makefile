@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench clean firmware
 
 setup: $(VENV)/.stamp tests/mpvm/node_modules/.stamp build/device_lib/.stamp
 
@@ -33,6 +33,11 @@ demo: setup
 
 bench: setup
 	$(PY) -m tools.bench
+
+# The ESP32-POE image with the app frozen in: build/firmware/firmware.bin (+ firmware.txt).
+# Needs docker/podman or a local ESP-IDF v5.5.1 (IDF_PATH); FIRMWARE_ARGS=--dry-run prints the steps.
+firmware: $(VENV)/.stamp
+	$(PY) -m tools.build_firmware $(FIRMWARE_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

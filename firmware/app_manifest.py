@@ -1,5 +1,5 @@
 # The package list frozen with the VEN: included by firmware/manifest.py (the
-# ESP32-POE image) and by the test VM's manifest (tools/mpboard/manifest_app.py),
+# ESP32-POE image) and by the test VM's manifest (tools/mpboard/onboard/manifest_app.py),
 # so both freeze exactly the same modules. Paths are relative to this folder.
 #
 # The app's files_to_load/boot.py, main.py and config/ are not frozen: they stay

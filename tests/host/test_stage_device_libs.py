@@ -285,27 +285,5 @@ def test_flash_dry_run(tmp_path):
     ]
 
 
-# --- firmware/manifest.py -------------------------------------------------
-
-def test_manifest_freezes_the_app_and_staged_library(monkeypatch):
-    """Evaluate the manifest as MicroPython's tools/manifestfile.py does:
-    with its folder as the working directory, through stand-in functions."""
-    need_staged()
-    seen = {"include": [], "require": [], "package": []}
-    api = {
-        "include": lambda path, **kw: seen["include"].append(path),
-        "require": lambda name, **kw: seen["require"].append(name),
-        "package": lambda path, files=None, base_path=".", opt=None: seen["package"].append(
-            (path, os.path.abspath(os.path.join(base_path, path)))),
-    }
-    manifest = REPO / "firmware" / "manifest.py"
-    monkeypatch.chdir(manifest.parent)
-    exec(compile(manifest.read_text(), str(manifest), "exec"), api)
-    assert seen["include"] == ["$(PORT_DIR)/boards/manifest.py"]
-    assert seen["require"] == ["logging"]
-    packages = dict(seen["package"])
-    assert set(packages) == {"ven", "mdns_client"}
-    assert packages["ven"] == str(REPO / "files_to_load" / "ven")
-    assert packages["mdns_client"] == str(STAGED / "mdns_client")
-    for folder in packages.values():
-        assert os.path.isfile(os.path.join(folder, "__init__.py")), folder
+# firmware/manifest.py is resolved with MicroPython's own tools/manifestfile.py
+# in tests/test_firmware_image.py.
