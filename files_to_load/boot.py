@@ -1,10 +1,13 @@
 # Runs at every boot, including the soft reset that mpremote/ampy do before an
 # upload (main.py does not run then). It only switches the network interface
-# on so it can come up while main.py starts; it never waits, never loops and
-# never starts a watchdog, so the board always stays reachable for uploads.
+# on (ven.netup: Wi-Fi is asked to connect once; the main loop's watcher does
+# any retry) so it can come up while main.py starts; it never waits, never
+# loops and never starts a watchdog, so the board always stays reachable.
 try:
     from ven import config, netup
 
-    netup.start(config.load()["network"])
+    cfg = config.load()
+    netup.start(cfg["network"], cfg["board"])
+    cfg = None  # boot.py's globals outlive it (main.py, the REPL): free the dict
 except Exception as e:  # noqa: BLE001 - boot must never stop the REPL from coming up
     print("boot: network not started:", e)

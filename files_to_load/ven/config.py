@@ -19,6 +19,13 @@ DEVICE_PATH = "config/device.json"
 # Pins the ESP32-POE leaves free for PWM (HARDWARE.md): others are strapping
 # pins, the Ethernet PHY, the SD card or input-only.
 PWM_PINS = (4, 13, 14, 16, 32, 33)
+# Key "board", the Olimex product: (Ethernet RMII clock GPIO, pins free for PWM).
+# The WROVER module's PSRAM takes GPIO16 and 17, so its Ethernet clock is GPIO0.
+BOARDS = {
+    "ESP32-POE": (17, PWM_PINS),
+    "ESP32-POE-ISO": (17, PWM_PINS),
+    "ESP32-POE-ISO-WROVER": (0, (4, 13, 14, 32, 33)),
+}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 INTERFACES = ("ethernet", "wifi")
 SCHEMES = ("http", "https")
@@ -117,6 +124,9 @@ def _require(cond, source, key, fix):
 
 def check(cfg, source=DEVICE_PATH):
     """Range and consistency checks that types alone cannot express."""
+    _require(cfg["board"] in BOARDS, source, "board",
+             "must name your Olimex board: one of %s (an -EA variant: the same name without -EA), got %r" % (
+                 ", ".join(sorted(BOARDS)), cfg["board"]))
     net = cfg["network"]
     _require(net["interface"] in INTERFACES, source, "network.interface",
              "must be one of %s, got %r" % (", ".join(INTERFACES), net["interface"]))
@@ -166,9 +176,12 @@ def check(cfg, source=DEVICE_PATH):
         where = "outputs[%d]." % i
         _require(ch["name"] != "" and ch["name"] not in names, source, where + "name",
                  "must be a unique, non-empty channel name")
-        _require(ch["pin"] in PWM_PINS and ch["pin"] not in pins, source, where + "pin",
-                 "must be a free ESP32-POE GPIO (one of %s) used by one channel only, got %r" % (
-                     ", ".join([str(p) for p in PWM_PINS]), ch["pin"]))
+        free = BOARDS[cfg["board"]][1]
+        _require(ch["pin"] in free and ch["pin"] not in pins, source, where + "pin",
+                 "must be a free %s GPIO (one of %s) used by one channel only, got %r%s" % (
+                     cfg["board"], ", ".join([str(p) for p in free]), ch["pin"],
+                     " (GPIO16 and 17 belong to the WROVER's PSRAM; key 'board' names the variant)"
+                     if ch["pin"] in (16, 17) and 16 not in free else ""))
         _require(1 <= ch["freq_hz"] <= 40000000, source, where + "freq_hz", "must be 1..40000000")
         _require(ch["price_high"] != ch["price_low"], source, where + "price_high",
                  "must differ from price_low (the mapping needs a range)")

@@ -1,11 +1,18 @@
-# Network bring-up on the ESP32-POE: Ethernet (LAN8720) or Wi-Fi, from config.
+# The network link of the ESP32-POE: Ethernet (LAN8720) or Wi-Fi, from config,
+# followed for as long as the VEN runs.
 #
-# start() only switches the interface on and returns at once, so boot.py can
-# call it without delaying the REPL; wait_ip() is the coroutine that waits,
-# with a deadline, for an address.
+# start() switches the interface on and returns at once; boot.py calls it so the
+# link comes up while main.py starts, and calling it again later is safe: it
+# never calls WLAN.connect() while the board is connected or associating (the
+# ESP32 answers that with "OSError: Wifi Internal Error"). watch() is a task of
+# its own: it reads the address every second, reconnects Wi-Fi after a drop
+# with a back-off doubling up to a cap, and sets `changed` whenever the address
+# appears, goes or changes (cable out and in, a new DHCP lease).
 #
-#   nic = netup.start(cfg["network"])
-#   ip = await netup.wait_ip(nic, cfg["network"]["connect_timeout_s"])
+#   link = netup.Link(cfg["network"], cfg["board"], log).start()
+#   watcher = asyncio.create_task(link.watch())
+#   ip = await link.wait_ip(cfg["network"]["connect_timeout_s"])  # NetworkError on timeout
+#   await link.changed.wait(); link.changed.clear()                # then link.ip: new address or None
 
 import asyncio
 import time
@@ -13,54 +20,122 @@ import time
 import network
 from machine import Pin
 
+from ven.config import BOARDS
+
+# WLAN.connect() was called this boot: start() leaves the rest to watch(). (boot.py's
+# Link and the main loop's are two objects, and the ESP32 keeps an old failure
+# reason in status() during a new attempt: status() alone cannot say "associating".)
+_asked = False
+
 
 class NetworkError(Exception):
     pass
 
 
-def _ethernet():
-    # ESP32-POE (WROOM): MDC 23, MDIO 18, PHY power 12, RMII clock out on 17, PHY address 0.
-    lan = network.LAN(mdc=Pin(23), mdio=Pin(18), power=Pin(12),  # type: ignore[call-arg]  # ESP32 port keywords missing from the stubs
-                      phy_type=network.PHY_LAN8720, phy_addr=0,
-                      ref_clk=Pin(17), ref_clk_mode=Pin.OUT)
-    lan.active(True)
-    return lan
+class Link:
+    # Wi-Fi reconnect back-off (ms): doubles from the first to the second.
+    RETRY_MIN_MS = 4000
+    RETRY_MAX_MS = 120000
 
+    def __init__(self, net_cfg, board="ESP32-POE", log=None):
+        self.cfg = net_cfg
+        self.wifi = net_cfg["interface"] == "wifi"
+        self.clock_pin = BOARDS[board][0]
+        self.log = log
+        self.ip = None
+        self.changed = asyncio.Event()
 
-def _wifi(net_cfg):
-    wlan = network.WLAN(network.STA_IF)
-    wlan.active(True)
-    if net_cfg["hostname"]:
+    def start(self):
+        """Switch the interface on (Wi-Fi: and ask it to connect); never waits."""
+        if self.cfg["hostname"]:
+            try:
+                # Before active(): the ESP32 gives Ethernet its name there, Wi-Fi at connect().
+                network.hostname(self.cfg["hostname"])
+            except (AttributeError, ValueError, OSError):
+                pass  # older firmware: keep the default name
         try:
-            network.hostname(net_cfg["hostname"])
-        except (AttributeError, ValueError, OSError):
-            pass  # older firmware: keep the default name
-    if not wlan.isconnected():
-        wlan.connect(net_cfg["wifi_ssid"], net_cfg["wifi_password"])
-    return wlan
+            # LAN(): one shared object, later calls ignore their arguments; active(True) again is safe from 1.24.
+            self.nic = nic = network.WLAN(network.STA_IF) if self.wifi else \
+                network.LAN(mdc=Pin(23), mdio=Pin(18), power=Pin(12),  # type: ignore[call-arg]  # ESP32 port keywords missing from the stubs
+                            phy_type=network.PHY_LAN8720, phy_addr=0, ref_clk=Pin(self.clock_pin), ref_clk_mode=Pin.OUT)
+            nic.active(True)
+        except OSError as e:
+            # A PHY that does not answer is often a clock on the wrong pin: the other board variant.
+            raise NetworkError("%s did not start (%s)%s" % (self.cfg["interface"], e, "" if self.wifi else
+                               "; is key 'board' (Ethernet clock on GPIO%d) your board?" % self.clock_pin))
+        if self.wifi and not _asked and not nic.isconnected() and nic.status() != network.STAT_CONNECTING:
+            self._connect()
+        return self
+
+    def _connect(self):
+        global _asked
+        nic = network.WLAN(network.STA_IF)
+        if not _asked:
+            try:
+                # The firmware's own immediate retries off (it keeps this across soft resets):
+                # reconnecting is watch()'s, with back-off, so no attempt of the firmware's is in flight.
+                nic.config(reconnects=0)
+            except (OSError, ValueError, TypeError):
+                pass
+        _asked = True
+        try:
+            nic.connect(self.cfg["wifi_ssid"], self.cfg["wifi_password"])
+        except OSError as e:  # refused (still associating?): the next try comes after the back-off
+            if self.log:
+                self.log.debug("Wi-Fi connect: %s", e)
+
+    def poll(self):
+        """The address now (None without one); sets `changed` and logs one line when it differs."""
+        nic = self.nic
+        ip = nic.ifconfig()[0] if nic.isconnected() else None
+        if ip == "0.0.0.0":
+            ip = None
+        old = self.ip
+        if ip != old:
+            self.ip = ip
+            self.changed.set()
+            if self.log:
+                if ip:
+                    self.log.info("network: address %s (was %s)", ip, old)
+                else:
+                    self.log.warning("network: address %s lost (%s status %s)%s", old, self.cfg["interface"],
+                                     nic.status(), "; reconnecting" if self.wifi else "")
+        return ip
+
+    async def wait_ip(self, timeout_s):
+        """The address as soon as there is one; NetworkError after timeout_s without."""
+        deadline = time.ticks_add(time.ticks_ms(), int(timeout_s * 1000))
+        while not self.poll():
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                raise NetworkError("no IP address after %s s (%s status %s; check the cable or the Wi-Fi settings)" % (
+                    timeout_s, self.cfg["interface"], self.nic.status()))
+            await asyncio.sleep_ms(100)
+        return self.ip
+
+    async def watch(self, period_ms=1000):
+        """Follow the link for ever (run it as a task). Wi-Fi without an address gets connect()
+        RETRY_MIN_MS after it was last up (or this started), then after a back-off doubling up to
+        RETRY_MAX_MS; never while status() says it is associating."""
+        wait = self.RETRY_MIN_MS
+        due = time.ticks_add(time.ticks_ms(), wait)
+        while True:
+            now = time.ticks_ms()
+            if self.poll() or not self.wifi:
+                wait = self.RETRY_MIN_MS
+                due = time.ticks_add(now, wait)
+            elif time.ticks_diff(now, due) >= 0:
+                if self.nic.status() != network.STAT_CONNECTING:
+                    self._connect()
+                    wait = min(wait * 2, self.RETRY_MAX_MS)
+                due = time.ticks_add(now, wait)
+            await asyncio.sleep_ms(period_ms)
 
 
-def start(net_cfg):
-    """Activate the configured interface without waiting for a link or address."""
-    if net_cfg["interface"] == "ethernet":
-        return _ethernet()
-    return _wifi(net_cfg)
+def start(net_cfg, board="ESP32-POE"):
+    """A Link switched on (boot.py, and ven.mainloop until it keeps the Link)."""
+    return Link(net_cfg, board).start()
 
 
-def address(nic):
-    """The interface's IPv4 address, or None while it has none."""
-    if not nic.isconnected():
-        return None
-    ip = nic.ifconfig()[0]
-    return None if ip in ("", "0.0.0.0") else ip
-
-
-async def wait_ip(nic, timeout_s):
-    deadline = time.ticks_add(time.ticks_ms(), int(timeout_s * 1000))
-    while True:
-        ip = address(nic)
-        if ip:
-            return ip
-        if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-            raise NetworkError("no IP address after %s s (check cable / Wi-Fi credentials)" % timeout_s)
-        await asyncio.sleep(0.1)
+async def wait_ip(link, timeout_s):
+    # Until ven.mainloop awaits link.wait_ip() itself.
+    return await link.wait_ip(timeout_s)

@@ -67,6 +67,35 @@ class ConfigTest(unittest.TestCase):
         self.assertConfigError({"button": {"poll_ms": 500}}, "button.poll_ms", "100 ms")
         self.assertConfigError({"vtn": {"program_names": ["ok", 3]}}, "vtn.program_names")
 
+    def test_board_default_is_unchanged(self):
+        from ven.config import BOARDS
+        cfg = merge(defaults(), {"outputs": [{"name": "a", "pin": 16}, {"name": "b", "pin": 33}]})
+        self.assertEqual(cfg["board"], "ESP32-POE")
+        self.assertEqual(BOARDS["ESP32-POE"][0], 17)   # RMII clock out on GPIO17, as before
+        text = self.assertConfigError({"outputs": [{"name": "a", "pin": 12}]}, "outputs[0].pin")
+        self.assertTrue(text.endswith("key 'outputs[0].pin' must be a free ESP32-POE GPIO "
+                                      "(one of 4, 13, 14, 16, 32, 33) used by one channel only, got 12"), text)
+
+    def test_board_wrover(self):
+        from ven.config import BOARDS
+        self.assertEqual(BOARDS["ESP32-POE-ISO-WROVER"][0], 0)   # Ethernet clock on GPIO0
+        self.assertEqual(BOARDS["ESP32-POE-ISO"][0], 17)
+        wrover = "ESP32-POE-ISO-WROVER"
+        cfg = merge(defaults(), {"board": wrover, "outputs": [{"name": "a", "pin": 13}]})
+        self.assertEqual(cfg["outputs"][0]["pin"], 13)
+        for pin in (16, 17):
+            self.assertConfigError({"board": wrover, "outputs": [{"name": "a", "pin": pin}]}, "config/device.json",
+                                   "key 'outputs[0].pin'", "free ESP32-POE-ISO-WROVER GPIO",
+                                   "one of 4, 13, 14, 32, 33", "got %d" % pin, "PSRAM", "key 'board'")
+        self.assertConfigError({"board": wrover, "outputs": [{"name": "a", "pin": 4}, {"name": "b", "pin": 16}]},
+                               "outputs[1].pin", "PSRAM")
+
+    def test_board_errors(self):
+        self.assertConfigError({"board": "ESP32-POE-WROVR"}, "key 'board'", "must name your Olimex board",
+                               "ESP32-POE, ESP32-POE-ISO, ESP32-POE-ISO-WROVER", "without -EA", "'ESP32-POE-WROVR'")
+        self.assertConfigError({"board": 1}, "key 'board' must be a string")
+        self.assertConfigError({"bord": "ESP32-POE"}, "did you mean 'board'")
+
     def test_load_reports_bad_json_with_file_name(self):
         with open("test_config_bad.json", "w") as f:
             # A value missing: MicroPython's json tolerates stray commas, not this.

@@ -1,8 +1,11 @@
 # Stand-in for the ESP32 port's `network` on the MicroPython unix port, for the
 # real-MicroPython board simulation (tools/mpboard/onboard/board.py). Never goes onto a
 # device. LAN and WLAN report the board's address (setting "ip") once
-# "connected", a moment (setting "link_delay_ms", default 200) after activation,
-# as a real link does. LAN() and WLAN(STA_IF) return one shared object each.
+# "connected", a moment (setting "link_delay_ms", default 200) after activation
+# or connect(), as a real link does. With setting "ip_file" the address is that
+# file's content and no file means no link (a test edits it: new lease, cable out).
+# LAN() and WLAN(STA_IF) return one shared object each; WLAN.connect() while
+# associating or connected raises OSError("Wifi Internal Error") like the ESP32.
 import time
 
 import _board
@@ -19,6 +22,17 @@ def hostname(name=None):
     _hostname[0] = name
 
 
+def _addr():
+    path = _board.get("ip_file")
+    if path is None:
+        return _board.get("ip", "127.0.0.1")
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
 class _Nic:
     def __init__(self):
         self._since = None
@@ -32,13 +46,16 @@ class _Nic:
         elif not on:
             self._since = None
 
-    def isconnected(self):
-        return (self._connect_called and self._since is not None
+    def _settled(self):
+        return (self._since is not None
                 and time.ticks_diff(time.ticks_ms(), self._since) >= _board.get("link_delay_ms", 200))
 
+    def isconnected(self):
+        return self._connect_called and self._settled() and _addr() is not None
+
     def ifconfig(self, config=None):
-        ip = _board.get("ip", "127.0.0.1") if self.isconnected() else "0.0.0.0"
-        return (ip, "255.0.0.0", "0.0.0.0", "0.0.0.0")
+        ip = _addr() if self.isconnected() else None
+        return (ip or "0.0.0.0", "255.0.0.0", "0.0.0.0", "0.0.0.0")
 
     def ipconfig(self, key):
         return self.ifconfig()[:2]
@@ -55,18 +72,24 @@ class _Wlan(_Nic):
     def connect(self, ssid=None, key=None, **kwargs):
         if self._since is None:
             raise OSError("Wifi Not Started")
+        if self._connect_called and (self.isconnected() or not self._settled()):
+            raise OSError("Wifi Internal Error")
         self._connect_called = True
+        self._since = time.ticks_ms()  # an attempt lasts link_delay_ms
 
     def disconnect(self):
         self._connect_called = False
 
     def status(self, param=None):
-        return STAT_GOT_IP if self.isconnected() else STAT_CONNECTING
+        if self.isconnected():
+            return STAT_GOT_IP
+        return STAT_CONNECTING if self._connect_called and not self._settled() else STAT_IDLE
 
 
 class _Lan(_Nic):
     def status(self):
-        return 5 if self.isconnected() else 1
+        # 5 got IP, 4 disconnected (cable out), 1 started
+        return 5 if self.isconnected() else (4 if self._since is not None and _addr() is None else 1)
 
 
 _wlan = None
