@@ -5,9 +5,26 @@
 #
 #   loc = discovery.Locator(ip, cfg["vtn"], log)
 #   vtn = await loc.get()            # base_url, connect_host, txt, source
-#   loc.failed(vtn, "timed out")     # unreachable: the next candidate, if any
+#   vtn.next_candidate()             # no answer at all: its next URL (True), or none left (False)
+#   loc.failed(vtn, "timed out")     # every URL failed: another VTN, if any, comes first
 #   await loc.wait_change(60)        # sleeps; returns early when the VTN changes
 #   loc.close()
+#
+# One VTN may be reachable at several URLs: vtn.candidates is
+# [(base_url, connect_host), ...], best first (ven.txt.base_urls: its .local
+# name, then the IP its local_url names); vtn.base_url and vtn.connect_host
+# are the one in use (connect_host: the address to connect to, None = the URL's
+# host). The contract with the loop:
+# - A poll that gets no answer at all (nothing came back over HTTP): call
+#   vtn.next_candidate() and, if it returns True, retry at once with the new
+#   base_url/connect_host (a new client: the Host header changes).
+# - Only when it returns False, call loc.failed(vtn, reason): the VTN comes
+#   last for a while and its position goes back to the first candidate.
+# - Re-choosing keeps the object (and its position) while the VTN and its
+#   candidate list stay the same (vtn.same()); a new list (moved, address heard)
+#   gives a new Vtn at its first candidate, which wait_change() reports.
+# - get() raises DiscoveryError saying what was heard (no answer, services
+#   ignored and why, malformed packets, packets dropped for lack of memory).
 #
 # vtn.discovery_mode says where the VTN comes from: "auto" (the configured
 # vtn.url if set, else mDNS), "local" (mDNS only), "local_then_static" (mDNS,
@@ -22,7 +39,8 @@
 # appearing, or a VTN the main loop reported unreachable. Every change is logged.
 # Nothing a packet contains can raise out of the receive path. A configured
 # URL naming a .local host is resolved by the same socket (an A question),
-# never by the firmware's blocking resolver.
+# never by the firmware's blocking resolver. An error inside the task (a bug,
+# or MemoryError) is logged once per cause, and the task goes on with back-off.
 
 import asyncio
 import time
@@ -34,6 +52,7 @@ from mdns_client.constants import TYPE_A, TYPE_PTR, TYPE_SRV, TYPE_TXT
 from ven import choose, txt
 from ven.mdns_cache import MAX_SERVICES, Cache, expired, local_host
 from ven.mdns_query import MdnsSocket, labels
+from ven.url import valid_host
 
 _PACKETS_PER_TICK = const(16)  # per pass, so a flood cannot starve the loop
 # RFC 6762: the same question is not asked twice within a second (5.2, 7.3);
@@ -55,6 +74,11 @@ _PENALTY_MS = const(300000)
 _FAST_S = 0.005
 _SLOW_S = 0.1
 _FAST_FOR_MS = const(1500)
+# After a failed pass the task waits 1 s, doubling up to a minute.
+_ERROR_WAIT_MS = const(1000)
+_ERROR_WAIT_MAX_MS = const(60000)
+# Packets dropped for lack of memory are logged at most this often.
+_NO_MEMORY_LOG_MS = const(600000)
 
 
 class DiscoveryError(Exception):
@@ -62,26 +86,42 @@ class DiscoveryError(Exception):
 
 
 class Vtn:
-    def __init__(self, name, base_url, connect_host, target, port, txt_info, source, key=None):
+    # One VTN and the URLs it may be reached at (see the top of this file).
+    def __init__(self, name, candidates, target, port, txt_info, source, key=None):
         self.name = name
-        self.base_url = base_url
-        self.connect_host = connect_host
+        self.candidates = candidates  # [(base_url, connect_host), ...], best first
         self.target = target
         self.port = port
         self.txt = txt_info
         self.source = source  # "mdns" or "config"
         self.key = key or source  # the DNS-SD service name for "mdns"
+        self.rewind()
+
+    def rewind(self):
+        """Back to the first candidate."""
+        self.pos = 0
+        self.base_url, self.connect_host = self.candidates[0]
+
+    def next_candidate(self):
+        """Move to the next candidate URL: True, or False when none is left."""
+        if self.pos + 1 >= len(self.candidates):
+            return False
+        self.pos += 1
+        self.base_url, self.connect_host = self.candidates[self.pos]
+        return True
 
     def same(self, other):
-        return other is not None and (self.source, self.key, self.base_url, self.connect_host) == (
-            other.source, other.key, other.base_url, other.connect_host)
+        """The same service with the same candidates (the position aside)."""
+        return other is not None and (self.source, self.key, self.candidates) == (
+            other.source, other.key, other.candidates)
 
     def __repr__(self):
-        return "<Vtn %s %s via %s (%s)>" % (self.name, self.base_url, self.connect_host, self.source)
+        return "<Vtn %s %s via %s (%s, %d/%d)>" % (self.name, self.base_url, self.connect_host, self.source,
+                                                  self.pos + 1, len(self.candidates))
 
 
 def static_vtn(url):
-    return Vtn("configured", url.rstrip("/"), None, None, None, txt.parse_txt(()), "config")
+    return Vtn("configured", [(url.rstrip("/"), None)], None, None, txt.parse_txt(()), "config")
 
 
 class Locator:
@@ -113,7 +153,12 @@ class Locator:
         self._task = None
         self._failed = {}           # Vtn key -> ticks when reported unreachable
         self._static_ok = False     # local discovery timed out once: fallback allowed
-        self._refused = {}          # keys already logged as not acceptable
+        self._refused = {}          # key -> why it is not acceptable (logged once)
+        self.received = 0           # datagrams read
+        self._no_memory = 0         # packets dropped for lack of memory, as last logged
+        self._no_memory_at = None
+        self._error = None          # repr of the last error of a pass, as logged
+        self._error_wait = 0        # ms; > 0 while passes fail
         self._dirty = False
         self._recheck_at = None
         self._first_query = True
@@ -144,16 +189,20 @@ class Locator:
                 await self._wait_current(timeout_s)
                 if self.current is None:
                     if not self.fallback:
-                        raise DiscoveryError("no usable %s.local service answered within %s s" % (
-                            self.cfg["service"], timeout_s))
+                        raise DiscoveryError("no usable %s.local service within %s s: %s" % (
+                            self.cfg["service"], timeout_s, self.seen()))
                     self._static_ok = True
                     self._choose(time.ticks_ms(), "none answered within %s s" % timeout_s)
         self._given = self.current
         return self.current
 
     def failed(self, vtn, reason=""):
-        """The main loop could not use vtn: another candidate comes first for a while."""
-        if vtn is None or self._task is None:
+        """The main loop could not use vtn at any of its URLs: another VTN comes
+        first for a while; vtn itself starts again at its first URL."""
+        if vtn is None:
+            return
+        vtn.rewind()
+        if self._task is None:
             return
         now = time.ticks_ms()
         if vtn.source == "config":
@@ -219,7 +268,7 @@ class Locator:
         if host is not None and v is not None:
             ip = self.cache.ip_of(host)
             if ip is not None and ip != v.connect_host:
-                self.static = v = Vtn(v.name, v.base_url, ip, host, None, v.txt, "config")
+                self.static = v = Vtn(v.name, [(v.base_url, ip)], host, None, v.txt, "config")
         return v
 
     # -- the mDNS task ----------------------------------------------------------
@@ -238,23 +287,44 @@ class Locator:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self):
-        errors = 0
         while True:
             now = time.ticks_ms()
             try:
                 self.step(now)
-            except Exception as e:  # a bug here must not end discovery for good
-                errors += 1
-                if self.log and errors <= 3:
-                    self.log.error("mDNS discovery step failed: %r", e)
-                await asyncio.sleep(1)
+                self._error_wait = 0
+            except Exception as e:  # a bug or MemoryError here must not end discovery for good
+                self._error_wait = min(self._error_wait * 2 or _ERROR_WAIT_MS, _ERROR_WAIT_MAX_MS)
+                self._step_failed(e)
+                await asyncio.sleep(self._error_wait / 1000)
             fast = time.ticks_diff(self._fast_until, now) > 0
             await asyncio.sleep(_FAST_S if fast else _SLOW_S)
+
+    def _step_failed(self, e):
+        # Logged once per cause (with the traceback where logging can give
+        # one); the same error again only lengthens the wait.
+        try:
+            text = repr(e)
+            if text != self._error:
+                self._error = text
+                if self.log:
+                    self.log.exception("mDNS discovery pass failed: %s; going on, next pass in %d s", text,
+                                       self._error_wait // 1000, exc_info=e)
+        except Exception:  # MemoryError while logging: the task must go on all the same
+            pass
 
     def step(self, now):
         """One pass of the task: read what arrived, expire, ask, choose."""
         for data, addr in self._sock.receive(_PACKETS_PER_TICK):
+            self.received += 1
             self.handle_datagram(data, addr, now)
+        lost = self._sock.no_memory + self.cache.no_memory
+        if lost != self._no_memory and (self._no_memory_at is None or time.ticks_diff(
+                now, self._no_memory_at) >= _NO_MEMORY_LOG_MS):
+            self._no_memory = lost
+            self._no_memory_at = now
+            if self.log:
+                self.log.warning("mDNS: %d packet(s) dropped so far for lack of memory (MemoryError "
+                                 "receiving or parsing one: the heap is short or fragmented)", lost)
         if self.cache.expire(now):
             self._dirty = True
         if self.mdns:
@@ -265,6 +335,29 @@ class Locator:
             self._ask_static(now)
         if self._dirty or (self._recheck_at is not None and expired(self._recheck_at, now)):
             self._choose(now, "")
+
+    def seen(self):
+        """What discovery has heard, for a DiscoveryError: why no service is usable."""
+        c = self.cache
+        out = []
+        for k in c.services:
+            s = c.services[k]
+            out.append("%s: %s" % (s.instance, self._refused.get(k) or s.why or "incomplete"))
+        if out:
+            out[0] = "%d service(s) not usable (%s" % (len(out), out[0])
+            out[-1] += ")"
+        elif self.received:
+            out.append("no %s.local service in %d packet(s)" % (self.cfg["service"], self.received))
+        else:
+            out.append("no answer")
+        if c.bad_packets:
+            out.append("%d malformed packet(s)" % c.bad_packets)
+        lost = self._sock.no_memory + c.no_memory if self._sock else c.no_memory
+        if lost:
+            out.append("%d packet(s) dropped for lack of memory" % lost)
+        if self._error_wait:
+            out.append("discovery failing: %s" % self._error)
+        return "; ".join(out)
 
     def handle_datagram(self, data, addr, now):
         """One received datagram, exactly as the task hands it over; never raises."""
@@ -308,7 +401,7 @@ class Locator:
             if s.txt is None:
                 qs.append((s.qname, TYPE_TXT))
             for host in (s.srv[3] if s.srv else None, s.url_host):
-                if host and host not in self.cache.hosts:
+                if host and host not in self.cache.hosts and valid_host(host):
                     qs.append((labels(host), TYPE_A))
             if qs:
                 s.asked = now
@@ -349,7 +442,7 @@ class Locator:
             return
         qs = [(s.qname, TYPE_SRV), (s.qname, TYPE_TXT)]
         for host in (s.srv[3] if s.srv else None, s.url_host):
-            if host:
+            if host and valid_host(host):
                 qs.append((labels(host), TYPE_A))
         self._ask(qs, s.tries == 0, now)
         s.tries += 1
@@ -381,12 +474,13 @@ class Locator:
                 self._recheck_at = again
             if found is None:
                 continue
-            v = Vtn(s.instance, found[0], found[1], s.srv[3], s.srv[2], found[2], "mdns", k)
+            v = Vtn(s.instance, found[0], s.srv[3], s.srv[2], found[1], "mdns", k)
             cand = {"instance": s.instance, "priority": s.srv[0], "weight": s.srv[1], "txt": v.txt,
                     "failed": self._is_failed(k, now), "key": k}
             if choose.rank(cand, self.prefs) is None:
                 self._refuse(k, cand)
                 continue
+            self._refused.pop(k, None)
             cands.append(cand)
             vtns.append(v)
         for k in list(self._refused):
@@ -423,9 +517,9 @@ class Locator:
     def _refuse(self, key, cand):
         if key in self._refused:
             return
-        self._refused[key] = True
+        why = self._refused[key] = choose.why_not(cand, self.prefs)
         if self.log:
-            self.log.info("VTN %s ignored: %s", cand["instance"], choose.why_not(cand, self.prefs))
+            self.log.info("VTN %s ignored: %s", cand["instance"], why)
 
     def _set(self, new, now, reason):
         old = self.current

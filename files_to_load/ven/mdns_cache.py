@@ -12,7 +12,8 @@
 #
 #   cache = Cache("_openadr3._tcp")
 #   changed = cache.feed(data, addr, time.ticks_ms())
-#   (base_url, connect_host, info), again = cache.usable(cache.services[key], now, "http")
+#   (candidates, info), again = cache.usable(cache.services[key], now, "http")
+#   # candidates: [(base_url, connect_host), ...], best first; else s.why says why not
 
 import struct
 import time
@@ -25,7 +26,7 @@ from mdns_client.util import bytes_to_name_list
 
 from ven import txt
 from ven.mdns_query import labels
-from ven.url import split_url, URLError
+from ven.url import is_ip, split_url, URLError, valid_host
 
 MAX_SERVICES = const(8)
 MAX_HOSTS = const(8)
@@ -89,6 +90,7 @@ class Service:
         self.asks = 0
         self.verify_at = None       # ticks of the next liveness question
         self.tries = 0
+        self.why = None             # why usable() found nothing, for the log
 
 
 def expired(until, now):
@@ -107,7 +109,7 @@ def local_host(url):
         host = split_url(url)[1].rstrip(".").lower()
     except URLError:
         return None
-    return host if host.endswith(".local") and not txt.is_ip(host) else None
+    return host if host.endswith(".local") and valid_host(host) else None
 
 
 class Cache:
@@ -127,6 +129,7 @@ class Cache:
         self.bad_packets = 0
         self.bad_records = 0
         self.dropped = 0
+        self.no_memory = 0          # packets not parsed for lack of heap
 
     def feed(self, data, addr, now):
         """One datagram from addr. Returns True if something that matters changed."""
@@ -139,6 +142,9 @@ class Cache:
             if not self._relevant(data):
                 return False
             packet = _Parser(data).parse()
+        except MemoryError:  # the heap's state, not the packet's fault
+            self.no_memory += 1
+            return False
         except Exception:  # malformed: compression loops, truncation, bad UTF-8, ...
             self.bad_packets += 1
             return False
@@ -379,32 +385,38 @@ class Cache:
         return changed
 
     def usable(self, s, now, scheme):
-        """((base_url, connect_host, txt_info), None) when s can be used now, else
-        (None, ticks when to look again, or None to wait for news)."""
+        """(([(base_url, connect_host), ...], txt_info), None) when s can be used
+        now, best URL first; else (None, ticks when to look again, or None to
+        wait for news), and s.why says what is missing."""
+        s.why = "no SRV record"
         if s.srv is None:
             return None, None
         settle = time.ticks_add(s.since, _TXT_WAIT_MS)
+        s.why = "waiting for its TXT record"
         if s.txt is None and not expired(settle, now):
             return None, settle
         prio, weight, port, target = s.srv
         info = s.txt or txt.parse_txt(())
         settle = time.ticks_add(s.since, _ADDR_WAIT_MS)
-        for url in txt.base_urls(info, target, port, scheme):
-            try:
-                host = split_url(url)[1].rstrip(".").lower()
-            except URLError:
-                continue
-            if txt.is_ip(host) or not host.endswith(".local"):
+        urls = txt.base_urls(info, target, port, scheme)
+        s.why = "no address for its .local name" if urls else "no valid host name in its SRV target or local_url"
+        out = []
+        for url in urls:
+            host = split_url(url)[1].rstrip(".").lower()  # base_urls gives valid URLs only
+            if is_ip(host) or not host.endswith(".local"):
                 # An address literal, or an ordinary DNS name for the firmware's resolver.
-                return (url, None, info), None
+                out.append((url, None))
+                continue
             ip = self.ip_of(host)
-            if ip is None and host != target:
+            if ip is None:
                 if not expired(settle, now):
-                    return None, settle
-                # The spec's preferred name does not resolve: the SRV target's address.
-                ip = self.ip_of(target)
+                    return None, settle  # the preferred name's address may be on its way
+                if host != target:
+                    # local_url's name does not resolve: the SRV target's address.
+                    ip = self.ip_of(target)
             if ip is not None:
-                return (url, ip, info), None
-            if not expired(settle, now):
-                return None, settle
-        return None, None
+                out.append((url, ip))
+        if not out:
+            return None, None
+        s.why = None
+        return (out, info), None

@@ -17,13 +17,25 @@
 #   s = MdnsSocket("192.168.1.20")        # s.shared: True if 5353 was bound
 #   s.ask([(labels(b"_openadr3._tcp.local"), TYPE_PTR)], unicast=True)
 #   for data, addr in s.receive(16): ...
+#   s.no_memory                           # datagrams dropped for lack of heap
 #   s.close()
 
 import select
 import socket
 
-from mdns_client.constants import CLASS_IN, MAX_PACKET_SIZE, MDNS_ADDR, MDNS_PORT
+from micropython import const
+
+from mdns_client.constants import CLASS_IN, MDNS_ADDR, MDNS_PORT
 from mdns_client.structs import DNSQuestion, DNSQuestionWrapper
+
+# recvfrom allocates a buffer of this size for every datagram (MicroPython has
+# no recvfrom_into). An mDNS packet on the LAN fits one frame: RFC 6762 section
+# 17 keeps responses within the interface MTU, 1500 on Ethernet and Wi-Fi, so
+# 1472 bytes of UDP payload. Larger ones (up to 9000, fragmented) do not reach
+# the ESP32's lwIP, which does not reassemble IPv4 (ESP-IDF's default); on a
+# host they arrive cut short and count as malformed. mdns_client's
+# MAX_PACKET_SIZE (1700) would only ask for a bigger block.
+RECV_SIZE = const(1472)
 
 # RFC 6762 section 5.4: the top bit of a question's class asks for a unicast
 # response ("QU"). Responders then answer at once instead of after their
@@ -55,6 +67,7 @@ class MdnsSocket:
         self.shared = True
         self.bind_error = None  # why 5353 could not be bound, when it could not
         self.send_errors = 0
+        self.no_memory = 0      # datagrams dropped because no buffer could be allocated
         self.sock = None
         self._open()
         self._poller = select.poll()
@@ -99,14 +112,25 @@ class MdnsSocket:
         """Up to limit waiting datagrams as [(data, (ip, port))]; never blocks."""
         out = []  # type: list
         sock = self.sock
-        while sock is not None and len(out) < limit and self._poller.poll(0):
+        for _ in range(limit):
+            if sock is None or not self._poller.poll(0):
+                break
             try:
-                out.append(sock.recvfrom(MAX_PACKET_SIZE))
+                out.append(sock.recvfrom(RECV_SIZE))
             except OSError:
                 break
             except MemoryError:
-                # Heap too fragmented for a packet buffer: drop it, the loop goes on.
-                break
+                # No heap block for the buffer: the ESP32 port allocates it before
+                # reading, so the datagram stays queued and would fail the same way
+                # for ever. Reading one byte of it discards the rest (UDP), so the
+                # next one can be read. (The unix port copies after reading: there
+                # that byte may cost the next datagram, never a loop.) Counted; the
+                # caller logs it.
+                self.no_memory += 1
+                try:
+                    sock.recv(1)
+                except (OSError, MemoryError):
+                    break
         return out
 
     def close(self):

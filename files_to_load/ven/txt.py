@@ -10,7 +10,7 @@
 #   urls = base_urls(info, "myvtn.local.", 8443, "https")   # best first, name before IP
 #   version_matches("3.1.0", "3.1")   # True; None when the VTN states no version
 
-from ven.url import make_base_url, split_url, URLError
+from ven.url import is_ip, make_base_url, split_url, URLError, valid_host
 
 _TRUE = ("true", "1", "yes", "y", "on")
 _FALSE = ("false", "0", "no", "n", "off")
@@ -70,42 +70,34 @@ def parse_txt(entries):
     return info
 
 
-def is_ip(host):
-    """True for an IPv4 dotted quad or an IPv6 literal (a host with ':')."""
-    if ":" in host:
-        return True
-    parts = host.split(".")
-    if len(parts) != 4:
-        return False
-    for p in parts:
-        if not p.isdigit() or int(p) > 255:
-            return False
-    return True
-
-
 def base_urls(info, srv_target, srv_port, default_scheme):
     """Candidate VTN base URLs, best first; empty if none is usable.
 
-    local_url wins when it is a usable http(s) URL. The spec asks VENs to
-    favour the VTN's .local name over its IP address (addresses change with
-    DHCP), so a local_url naming an IP literal comes second, after the same
-    URL with the SRV target's name in its place. Without a usable local_url
-    the URL is built from the SRV target, port and base_path.
+    local_url wins when it is an http(s) URL with a valid host (ven.url.valid_host).
+    The spec asks VENs to favour the VTN's .local name over its IP address
+    (addresses change with DHCP), so a local_url naming an IP literal comes
+    second, after the same URL with the SRV target's name in its place. Without
+    a usable local_url the URL is built from the SRV target, port and base_path.
+    An SRV target that is not a valid host name (some VTNs put their DNS-SD
+    instance name there) never goes into a URL.
     """
     out = []
+    target = (srv_target or "").rstrip(".")
+    if not valid_host(target):
+        target = None
     local = info.get("local_url")
+    parts = None
     if local:
         try:
-            scheme, host, port, path = split_url(local)
+            parts = split_url(local)
         except URLError:
-            local = None
-        else:
-            target = (srv_target or "").rstrip(".")
-            if is_ip(host) and target and not is_ip(target):
-                out.append(make_base_url(scheme, target, port, path))
-            out.append(local.rstrip("/"))
-    if not local and srv_target and srv_port:
-        out.append(make_base_url(default_scheme, srv_target, srv_port, info.get("base_path")))
+            pass
+    if parts and valid_host(parts[1]):
+        if target and is_ip(parts[1]) and not is_ip(target):
+            out.append(make_base_url(parts[0], target, parts[2], parts[3]))
+        out.append(local.rstrip("/"))
+    elif target and srv_port:
+        out.append(make_base_url(default_scheme, target, srv_port, info.get("base_path")))
     return out
 
 

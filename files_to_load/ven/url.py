@@ -1,4 +1,8 @@
-# Splitting and joining the http(s) URLs of a VTN (device-independent).
+# Splitting and joining the http(s) URLs of a VTN, and whether their host may
+# be used at all (device-independent).
+#
+#   split_url("http://vtn.local:8080/x")   # ('http', 'vtn.local', 8080, '/x')
+#   valid_host("OpenADR3 VTN._openadr3._tcp.local")   # False: never put in a URL
 
 
 class URLError(ValueError):
@@ -42,6 +46,56 @@ def _port(text, url):
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise URLError("bad port in %r" % url)
     return int(text)
+
+
+def is_ip(host):
+    """True for an IPv4 dotted quad or an IPv6 literal (a host with ':')."""
+    if ":" in host:
+        return True
+    parts = host.split(".")
+    if len(parts) != 4:
+        return False
+    for p in parts:
+        if not p.isdigit() or int(p) > 255:
+            return False
+    return True
+
+
+_HEX = "0123456789abcdef:."
+_LDH = "abcdefghijklmnopqrstuvwxyz0123456789-"
+
+
+def valid_host(host):
+    """May host go into a URL (and so into a Host header)?
+
+    An IPv4 or IPv6 literal, or a host name after RFC 952/1123: labels of 1-63
+    letters, digits and hyphens, none starting or ending with a hyphen, at most
+    253 characters, one trailing dot allowed, and a last label that is not all
+    digits (that would be a bad address). A DNS-SD instance name
+    ("My VTN._openadr3._tcp.local", spaces and underscores) is not one.
+    """
+    if not isinstance(host, str) or not host:
+        return False
+    host = host.lower()
+    if ":" in host:
+        for c in host:
+            if c not in _HEX:
+                return False
+        return host.count(":") > 1
+    if is_ip(host):
+        return True
+    if host[-1] == ".":
+        host = host[:-1]
+    if len(host) > 253:
+        return False
+    label = ""
+    for label in host.split("."):
+        if not 0 < len(label) < 64 or label[0] == "-" or label[-1] == "-":
+            return False
+        for c in label:
+            if c not in _LDH:
+                return False
+    return not label.isdigit()
 
 
 def make_base_url(scheme, host, port, base_path):

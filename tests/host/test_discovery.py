@@ -20,7 +20,7 @@ import time
 import pytest
 
 from tests.conftest import REPO, needs_netns
-from tools.mdns_advertiser import Advertiser, UnicastOnlyResponder
+from tools.mdns_advertiser import SERVICE_TYPE, Advertiser, UnicastOnlyResponder, txt_rdata
 
 pytestmark = needs_netns
 
@@ -224,6 +224,48 @@ def test_txt_variants(peer, adv, tmp_path):
                                  discovery_timeout_s=2)
     assert [f["event"] for f in found] == ["error"], found
     assert "VTN V version_2 ignored: version 2.0b does not match vtn.version_prefix 3" in log, log[-2000:]
+    # ... and the error says so, rather than that nothing answered.
+    assert found[0]["error"] == ("no usable _openadr3._tcp.local service within 2 s: 1 service(s) not usable "
+                                 "(V version_2: version 2.0b does not match vtn.version_prefix 3)"), found
+
+
+def _register_raw(adv, info):
+    # Advertiser.add without its variants: a ServiceInfo exactly as given.
+    import asyncio
+    asyncio.run_coroutine_threadsafe(adv.zc.async_register_service(info, cooperating_responders=True),
+                                     adv.zc.loop).result(10)
+    adv.infos[info.name[:-len(".%s" % SERVICE_TYPE)]] = info
+
+
+@pytest.mark.parametrize("with_address", [False, True], ids=["no-A-record", "A-record-for-the-instance-name"])
+def test_instance_name_as_srv_target_uses_the_ip_local_url_at_once(peer, adv, tmp_path, with_address):
+    # A real VTN's advertisement: SRV target "<instance>._openadr3._tcp.local." (spaces,
+    # underscores: not a host name) and local_url naming its IP. The instance name
+    # never goes into a URL (its Host header broke the VTN's token URL), even when
+    # some responder answers an A question for it.
+    instance, port = "OpenADR3 VTN %d" % with_address, 8120 + with_address
+    name = "%s.%s" % (instance, SERVICE_TYPE)
+    if with_address:
+        _register_raw(adv, zeroconf.ServiceInfo(
+            SERVICE_TYPE, name, port=port, server=name, addresses=[socket.inet_aton(peer.here)],
+            properties=txt_rdata("srv_instance_target", "unused", port, peer.here)))
+    else:
+        info = adv.add(instance, port, "srv_instance_target")
+        assert info.server == name
+    sniff = Sniffer(peer.here, peer.there)
+    try:
+        found, done, log = run_probe(peer, tmp_path, seconds=6, instance_names=[instance])
+        queries = sniff.drain()
+    finally:
+        sniff.close()
+    assert [f["event"] for f in found] == ["vtn"], (found, log[-2000:])
+    v = found[0]
+    assert (v["base_url"], v["connect_host"]) == ("http://%s:%d/openadr3/3.1.0" % (peer.here, port), None), v
+    # At once: no waiting for an address of a name that cannot be a host's.
+    assert v["t"] < 0.9, v
+    assert "_openadr3._tcp.local:" not in log and "Traceback" not in log, log[-2000:]
+    asked = [q[:2] for _, _, qs in queries for q in qs]
+    assert (name.lower(), 1) not in asked, asked  # and never asked for one
 
 
 def test_port_5353_taken_falls_back_to_one_shot_queries(peer, adv, tmp_path):
@@ -273,6 +315,9 @@ def test_two_vtns_choice_by_config_or_rule(peer, adv, tmp_path):
         assert done["services"] == 2
     found, done, log = run_probe(peer, tmp_path, seconds=6, program_names=["gamma"], discovery_timeout_s=2)
     assert [f["event"] for f in found] == ["error"], found
+    assert "2 service(s) not usable (" in found[0]["error"], found
+    assert "Alpha VTN: offers none of vtn.program_names (it lists alpha-prices)" in found[0]["error"], found
+    assert "Beta VTN: offers none of vtn.program_names (it lists beta-prices)" in found[0]["error"], found
     assert "VTN Alpha VTN ignored: offers none of vtn.program_names" in log
     assert "VTN Beta VTN ignored: offers none of vtn.program_names" in log
 
@@ -414,4 +459,4 @@ def test_garbage_on_the_wire_does_not_stop_discovery(peer, adv, tmp_path):
     done = [line for line in lines if line["event"] == "done"][-1]
     assert done["bad_packets"] > 100, done
     assert done["services"] <= 8 and done["hosts"] <= 8
-    assert "Traceback" not in log and "step failed" not in log, log[-3000:]
+    assert "Traceback" not in log and "discovery pass failed" not in log, log[-3000:]

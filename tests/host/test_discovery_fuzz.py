@@ -111,6 +111,7 @@ class _FakeSocket:
         self.pack = query_packet
         self.shared = True
         self.bind_error = None
+        self.no_memory = 0
         self.queue = []
         self.sent = 0
 

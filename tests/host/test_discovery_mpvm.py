@@ -72,6 +72,7 @@ with open("/config/default.json") as f:
 class Sock:
     shared = True
     bind_error = None
+    no_memory = 0
 
     def __init__(self):
         self.queue = []

@@ -79,11 +79,45 @@ class NamePreferenceTest(unittest.TestCase):
                          ["https://myvtn.local/a/b"])
         self.assertEqual(base_urls(parse_txt([]), "", 0, "http"), [])
 
+    def test_no_local_url_builds_from_a_valid_target_only(self):
+        info = parse_txt(["base_path=openadr3/3.1.0"])
+        self.assertEqual(base_urls(info, "myvtn.local.", 8080, "http"), ["http://myvtn.local:8080/openadr3/3.1.0"])
+        self.assertEqual(base_urls(info, "OpenADR3 VTN._openadr3._tcp.local.", 8080, "http"), [])
+        self.assertEqual(base_urls(info, "my_vtn.local", 8080, "http"), [])
+
     def test_is_ip(self):
         for host in ("192.168.1.42", "10.0.0.1", "fe80::1", "::1"):
             self.assertTrue(is_ip(host), host)
         for host in ("myvtn.local", "1.2.3", "1.2.3.256", "a.b.c.d", "vtn", ""):
             self.assertFalse(is_ip(host), host)
+
+
+
+class HostNameTest(unittest.TestCase):
+    # A real VTN put its DNS-SD instance name in the SRV target and its IP in
+    # local_url: an instance name is not a host name and never goes into a URL.
+    IP_URL = "local_url=http://192.168.1.42:8080/openadr3/3.1.0"
+
+    def test_instance_name_target_leaves_the_ip_local_url(self):
+        info = parse_txt(["version=3.1.0", "base_path=openadr3/3.1.0", self.IP_URL])
+        for target in ("OpenADR3 VTN._openadr3._tcp.local.", "openadr3 vtn._openadr3._tcp.local",
+                       "vtn._openadr3._tcp.local", "my_vtn.local", "-vtn.local", "a..local", "x" * 64 + ".local"):
+            self.assertEqual(base_urls(info, target, 8080, "http"), ["http://192.168.1.42:8080/openadr3/3.1.0"],
+                             target)
+
+    def test_name_then_ip(self):
+        info = parse_txt([self.IP_URL])
+        self.assertEqual(base_urls(info, "my-vtn.local.", 8080, "http"),
+                         ["http://my-vtn.local:8080/openadr3/3.1.0", "http://192.168.1.42:8080/openadr3/3.1.0"])
+
+    def test_local_url_with_an_invalid_host_is_not_used(self):
+        for bad in ("http://OpenADR3 VTN._openadr3._tcp.local:8080/openadr3/3.1.0",
+                    "http://my_vtn.local:8080/openadr3/3.1.0", "http://vtn..local/x", "http://1.2.3.999/x"):
+            info = parse_txt(["local_url=" + bad, "base_path=openadr3/3.1.0"])
+            self.assertEqual(base_urls(info, "myvtn.local.", 8443, "https"), ["https://myvtn.local:8443/openadr3/3.1.0"],
+                             bad)
+            self.assertEqual(base_urls(info, "OpenADR3 VTN._openadr3._tcp.local.", 8443, "https"), [], bad)
+            self.assertEqual(base_url(info, "", 0, "https"), None)
 
 
 class VersionTest(unittest.TestCase):
