@@ -20,6 +20,7 @@
 
 import time
 
+from ven import retry
 from ven.url import quote
 
 
@@ -124,7 +125,7 @@ class Auth:
         """The token endpoint refused: back off; returns the AuthError to raise."""
         self.drop()
         self.rejections += 1
-        wait = min(self.retry_max_s, 2 ** min(self.rejections, 12))
+        wait = retry.delay(self.rejections, self.retry_max_s)
         self.blocked_until = self.clock() + wait
         self.last_error = "HTTP %d %s" % (status, text) if text else "HTTP %d" % status
         return AuthError("credentials rejected by the VTN (%s); next try in %d s" % (self.last_error, wait))

@@ -10,10 +10,13 @@
 #   servers in clock.ntp_servers ("host" or "host:port") are tried in turn, at
 #   start and every clock.ntp_interval_s. Only the DNS lookup of a server name
 #   blocks (the firmware's getaddrinfo); use an IP address to avoid even that.
-# - the VTN's HTTP Date header (sites without NTP): when NTP fails and the
-#   clock is not valid, HEAD requests to the VTN ~100 ms apart until its Date
-#   turns to the next second place the time to about 0.1 s.
-#   note_http_date() takes a Date header seen on any VTN response (+-0.5 s).
+# - the VTN's HTTP Date header (sites without NTP): the Date of every verified
+#   response (https with the certificate checked) keeps the clock right
+#   (note_http_date, +-0.5 s) while NTP does not. While the clock is not valid
+#   (no certificate can be checked then: its dates are in "the future") and
+#   NTP fails, HEAD requests to the VTN on one unverified connection, ~100 ms
+#   apart, until its Date turns to the next second, place the time to about
+#   0.1 s; nothing is sent that needs trust. Once valid, no more probes.
 # Whenever the clock is set or steps, on_change() is called so the output loop
 # re-plans its next wake-up at once.
 #
@@ -26,7 +29,7 @@ import errno
 import logging
 import time
 
-from ven import isotime
+from ven import isotime, retry
 
 log = logging.getLogger("ven.clock")
 
@@ -189,12 +192,13 @@ class Clock:
         await self._valid_event.wait()
 
     def _date_wanted(self):
-        # A Date header may set the clock while nothing better has.
-        return self.http_fallback and (not self.valid or (self.source or "").startswith("HTTP Date"))
+        # A Date header may set the clock while nothing better (NTP) has.
+        return self.http_fallback and (not self.valid or not (self.source or "").startswith("NTP"))
 
-    def note_http_date(self, value):
-        """A Date header seen on a VTN response: sets the clock (to +-0.5 s) unless a better source did."""
-        if not value or not self._date_wanted():
+    def note_http_date(self, value, verified=False):
+        """A Date header seen on a VTN response: sets the clock (to +-0.5 s) unless a
+        better source did; an unverified one only while the clock is not valid."""
+        if not value or not self._date_wanted() or (self.valid and not verified):
             return False
         try:
             t = isotime.parse_http_date(value)
@@ -229,38 +233,44 @@ class Clock:
         """
         if not self._date_wanted():
             return False
-        prev = await self._head_date(vtn)
-        if prev is None:
-            return False
-        for _ in range(DATE_PROBES):
-            await asyncio.sleep(0.1)
-            cur = await self._head_date(vtn)
-            if cur is None:
-                break
-            if cur[0] != prev[0]:
-                # The second cur[0] began between the two answers: take the middle.
-                since = time.ticks_diff(time.ticks_ms(), cur[1])
-                self.set_time(cur[0] * 1000 + time.ticks_diff(cur[1], prev[1]) // 2 + since, "HTTP Date of the VTN")
-                return True
-            prev = cur
+        from ven import http_client
+        ssl_ctx = None
+        if vtn.base_url.startswith("https://"):
+            from ven import tlsconf
+            # Nothing is sent and only the Date is read; while the clock is unset
+            # no certificate's validity period could be checked anyway.
+            ssl_ctx = tlsconf.client_context(None, True)
+        # One connection (one TLS session) for every probe.
+        session = http_client.Session(self.vtn_timeout_s, 1024, ssl_ctx)
+        try:
+            prev = await self._head_date(session, vtn)
+            if prev is None:
+                return False
+            for _ in range(DATE_PROBES):
+                await asyncio.sleep(0.1)
+                cur = await self._head_date(session, vtn)
+                if cur is None:
+                    break
+                if cur[0] != prev[0]:
+                    # The second cur[0] began between the two answers: take the middle.
+                    since = time.ticks_diff(time.ticks_ms(), cur[1])
+                    self.set_time(cur[0] * 1000 + time.ticks_diff(cur[1], prev[1]) // 2 + since,
+                                  "HTTP Date of the VTN")
+                    return True
+                prev = cur
+        finally:
+            await session.close()
         since = time.ticks_diff(time.ticks_ms(), prev[1])
         self.set_time(prev[0] * 1000 + 500 + since, "HTTP Date of the VTN")
         return True
 
-    async def _head_date(self, vtn):
+    async def _head_date(self, session, vtn):
         # (Date in Unix seconds, ticks_ms when the answer came) or None (last_error says why).
         from ven import http_client
         from ven.url import join
-        ssl_ctx = None
         try:
-            if vtn.base_url.startswith("https://"):
-                from ven import tlsconf
-                # Nothing is sent and only the Date is read; while the clock is unset
-                # no certificate's validity period could be checked anyway.
-                ssl_ctx = tlsconf.client_context(None, True)
-            resp = await http_client.request("HEAD", join(vtn.base_url, "/programs"), timeout_s=self.vtn_timeout_s,
-                                             max_body=1024, connect_host=vtn.connect_host, ssl_ctx=ssl_ctx)
-        except (http_client.HTTPError, ValueError) as e:
+            resp = await session.request("HEAD", join(vtn.base_url, "/programs"), connect_host=vtn.connect_host)
+        except http_client.HTTPError as e:
             self.last_error = "HTTP Date from %s: %s" % (vtn.base_url, e)
             log.warning("clock: %s", self.last_error)
             return None
@@ -276,7 +286,7 @@ class Clock:
         failures = 0
         while True:
             ok = await self.sync_ntp() if self.servers else False
-            if not ok and self.http_fallback and (not self.valid or (self.source or "").startswith("HTTP Date")):
+            if not ok and self.http_fallback and not self.valid:
                 vtn = get_vtn() if get_vtn is not None else None
                 if vtn is not None:
                     ok = await self.http_date(vtn)
@@ -286,7 +296,7 @@ class Clock:
             else:
                 failures += 1
                 # Back off towards the interval; retry within a minute while the clock is unknown.
-                wait = min(self.interval_s, 2 ** min(failures, 10))
+                wait = retry.delay(failures, self.interval_s)
                 if not self.valid:
                     wait = min(wait, 60)
             await asyncio.sleep(wait)

@@ -5,8 +5,15 @@
 #   when we connect to an address found by mDNS (connect_host).
 # - Keep-alive: a Session keeps one connection open and reuses it while the
 #   requests go to the same origin (one poll cycle); request() is one-shot.
-# - Bodies: Content-Length, chunked or read-to-close; gzip when the firmware
-#   has the `deflate` module; a size limit in every framing (and after gzip).
+# - Bodies: Content-Length, chunked or read-to-close; a size limit in every
+#   framing. gzip only when the caller asks for it (Session(gzip=True)) and the
+#   firmware has `deflate`: its decompressor takes a 32 KB window from the heap,
+#   which the ESP32-POE (no PSRAM) often does not have in one piece.
+# - Errors: HTTPError says what went wrong (not which request: the caller
+#   knows). A TLS certificate that fails verification arrives as ValueError on
+#   MicroPython (as OSError/SSLError on CPython): both become HTTPError. A sink
+#   that cannot use the body raises BodyError (its .error is what the sink
+#   raised). Header bytes that are not UTF-8 are kept as "?", never raised on.
 # - A deadline on every await that touches the network (connect, each read,
 #   each write) and on the request as a whole: the device's streams have none.
 # - Redirects and error statuses are returned, never followed or raised.
@@ -42,6 +49,14 @@ _USER_AGENT = "openadr3-ven-esp32"
 
 class HTTPError(Exception):
     """Transport or protocol failure (not an HTTP error status: those are returned)."""
+
+
+class BodyError(Exception):
+    """The sink refused the body (e.g. invalid JSON); .error is what it raised."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
 
 
 class Response:
@@ -107,7 +122,10 @@ class _Body:
         if self.n > self.max_body:
             raise HTTPError("body larger than %d bytes" % self.max_body)
         if self.sink is not None:
-            self.sink.feed(chunk)
+            try:
+                self.sink.feed(chunk)
+            except ValueError as e:
+                raise BodyError(e)
         else:
             self.parts.append(chunk)
 
@@ -156,11 +174,20 @@ async def _read_to_close(reader, out):
         out.feed(chunk)
 
 
+def _text(line):
+    # Header bytes as text: UTF-8, or with every non-ASCII byte as "?" (never
+    # "latin-1": MicroPython mis-decodes it, and from 1.29 refuses the name).
+    try:
+        return line.decode("utf-8")
+    except UnicodeError:
+        return bytes([b if b < 128 else 63 for b in line]).decode("utf-8")
+
+
 async def _read_head(reader):
     status_line = await reader.line()
     if not status_line:
         raise HTTPError("connection closed before the status line")
-    parts = status_line.decode("latin-1").strip().split(" ", 2)
+    parts = _text(status_line).strip().split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise HTTPError("bad status line %r" % status_line[:80])
     headers = {}  # type: dict[str, str]
@@ -172,7 +199,7 @@ async def _read_head(reader):
             raise HTTPError("connection closed inside the headers")
         if len(headers) >= _MAX_HEADERS:
             raise HTTPError("more than %d headers" % _MAX_HEADERS)
-        name, sep, value = line.decode("latin-1").partition(":")
+        name, sep, value = _text(line).partition(":")
         if sep:
             headers[name.strip().lower()] = value.strip()
     return parts[0], int(parts[1]), (parts[2] if len(parts) > 2 else ""), headers
@@ -249,13 +276,13 @@ class Session:
     (the caller logs unverified TLS there).
     """
 
-    def __init__(self, timeout_s=10, max_body=65536, ssl_ctx=None, on_connect=None, keep_alive=True):
+    def __init__(self, timeout_s=10, max_body=65536, ssl_ctx=None, on_connect=None, keep_alive=True, gzip=False):
         self.timeout_s = timeout_s
         self.max_body = max_body
         self.ssl_ctx = ssl_ctx
         self.on_connect = on_connect
         self.keep_alive = keep_alive
-        self.gzip = _deflate is not None
+        self.gzip = gzip and _deflate is not None
         self.conn = None  # type: _Conn | None
         self.connections = 0  # opened so far (tests count reuse with it)
 
@@ -303,8 +330,11 @@ class Session:
         version, status, reason, headers = await _read_head(conn.reader)
         out = _Body(self.max_body, sink if 200 <= status < 300 else None)
         reusable = await _read_body(conn.reader, method, status, headers, out)
-        if sink is not None and out.sink is not None:
-            sink.finish()
+        if out.sink is not None and status != 304:
+            try:
+                sink.finish()
+            except ValueError as e:
+                raise BodyError(e)
         if headers.get("connection", "").lower() == "close" or version == "HTTP/1.0":
             reusable = False
         return Response(status, reason, headers, out.data()), reusable
@@ -354,10 +384,13 @@ class Session:
             return await asyncio.wait_for(
                 self._request(method, url, headers, body, sink, connect_host), 3 * self.timeout_s)
         except asyncio.TimeoutError:
-            raise HTTPError("%s %s: timed out" % (method, url))
+            raise HTTPError("timed out")
         except OSError as e:
-            # TLS failures (unknown CA, wrong name) arrive as OSError on every port.
-            raise HTTPError("%s %s: %s" % (method, url, e))
+            raise HTTPError(str(e) or repr(e))
+        except ValueError as e:
+            # mbedtls on MicroPython: a certificate that fails verification (the
+            # sink's own ValueErrors arrive as BodyError, untouched here).
+            raise HTTPError("TLS: %s" % " ".join(str(e).split()))
 
 
 async def request(method, url, headers=None, body=None, timeout_s=10, max_body=65536, connect_host=None,

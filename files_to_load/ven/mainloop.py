@@ -2,17 +2,23 @@
 # schedule -> outputs, plus the BUT1 watcher. No protocol logic lives here.
 #
 # From main.py:   import ven.mainloop; ven.mainloop.main()
-# At the REPL:    ven.mainloop.state   (VTN, last poll, last error, outputs)
+# At the REPL:    ven.mainloop.state   (VTN, last poll, last error, outputs, tasks)
 #
+# Every long-running task runs under supervise(): an unexpected exception
+# (a bug, a MemoryError) is logged once with its traceback, counted in
+# state.tasks, and the task starts again after a back-off; while the output
+# task is down the outputs are at fail-safe. A failed poll (VTN error, no
+# memory, anything) keeps the last good schedule and is retried with back-off.
 # Pressing BUT1 (or Ctrl-C) stops every task, puts the outputs at their
 # fail-safe duty and returns to the REPL.
 
 import asyncio
+import gc
 import logging
 import sys
 import time
 
-from ven import clock, config, discovery, eventstream, isotime, netup, pricemap, schedule
+from ven import clock, config, discovery, eventstream, isotime, netup, pricemap, retry, schedule
 from ven.registration import Registration, ven_name
 from ven.reports import Reporter
 from ven.button import Button
@@ -31,6 +37,8 @@ _REDISCOVER_AFTER = 3
 _MAX_SLEEP_S = 30
 # A wake-up this far (ms) from where the ticks say it should be is a clock jump.
 _JUMP_MS = 2000
+# A supervised task that ran this long before failing starts its back-off anew.
+_STABLE_MS = 300000
 # The last schedule, so a reboot without network resumes it (ven.schedule.save).
 SCHEDULE_PATH = "schedule.bin"
 
@@ -48,26 +56,60 @@ class State:
         self.outputs = None
         self.clock = None        # ven.clock.Clock
         self.outputs_reason = None  # why the outputs are held at fail-safe, if they are
+        self.tasks = {}          # name -> [state, restarts, last error]
 
     def __repr__(self):
-        return "<State ip=%s vtn=%r last_poll=%s last_error=%r clock=%s schedule=%r outputs=%r%s>" % (
+        return "<State ip=%s vtn=%r last_poll=%s last_error=%r clock=%s schedule=%r outputs=%r%s tasks=%r>" % (
             self.ip, self.vtn, self.last_poll, self.last_error,
             self.clock.status() if self.clock else None, self.schedule,
             self.outputs.status() if self.outputs else None,
-            (" held at fail-safe: " + self.outputs_reason) if self.outputs_reason else "")
+            (" held at fail-safe: " + self.outputs_reason) if self.outputs_reason else "", self.tasks)
 
 
 state = None
 
 
-def _backoff(failures, cap_s):
-    return min(cap_s, 2 ** min(failures, 10))
+def describe(e):
+    """An exception with its traceback, as text (sys.print_exception on MicroPython)."""
+    import io
+    buf = io.StringIO()
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(e, buf)
+    else:
+        import traceback
+        traceback.print_exception(type(e), e, e.__traceback__, file=buf)
+    return buf.getvalue().rstrip()
+
+
+async def supervise(name, run, st, on_down=None):
+    """Run `run()` (a coroutine function) for ever, restarting it after an unexpected exception."""
+    health = st.tasks[name] = ["running", 0, None]
+    failures = 0
+    while True:
+        started = time.ticks_ms()
+        health[0] = "running"
+        try:
+            await run()
+            health[0] = "done"
+            return
+        except Exception as e:  # noqa: BLE001 - any failure of a task is logged and survived
+            text = repr(e)
+            if text != health[2]:
+                log.error("task %s failed (restarting it): %s", name, describe(e))
+            health[1] += 1
+            health[2] = text
+        health[0] = "restarting"
+        if on_down is not None:
+            on_down()
+        failures = 1 if time.ticks_diff(time.ticks_ms(), started) > _STABLE_MS else failures + 1
+        gc.collect()
+        await asyncio.sleep(retry.delay(failures, 60))
 
 
 async def _locate(locator, cfg, st):
     # The VTN to use now (configured URL or mDNS, see ven.discovery, which logs
-    # every change); waits with back-off while there is none.
-    vtn_cfg = cfg["vtn"]
+    # every change); waits with back-off while there is none, waking at once
+    # when discovery finds one.
     failures = 0
     while True:
         try:
@@ -75,9 +117,9 @@ async def _locate(locator, cfg, st):
         except (discovery.DiscoveryError, OSError) as e:
             failures += 1
             st.last_error = "discovery: %s" % e
-            wait = _backoff(failures, vtn_cfg["retry_max_s"])
+            wait = retry.delay(failures, cfg["vtn"]["retry_max_s"])
             log.warning("discovery failed (%s); retrying in %d s", e, wait)
-            await asyncio.sleep(wait)
+            await locator.wait_change(wait)
 
 
 def _seed():
@@ -89,33 +131,31 @@ def _seed():
         return ""
 
 
-async def _poll(client, cfg, types, now, st):
-    """Programs, then each program's events reduced into a new Schedule (the old one stays until it is complete)."""
+async def _poll(client, cfg, types, now, st, conditional):
+    """Programs, then each program's events reduced into a new schedule.Builder
+    (the schedule in force stays until a poll is complete). Returns
+    (builder, programs), or (None, programs) when the VTN said nothing changed."""
     # Programs by name: the configured list, else the VTN's TXT program_names, else all.
     names = cfg["vtn"]["program_names"] or (st.vtn.txt.get("program_names") if st.vtn and st.vtn.txt else None)
-    programs = select_programs(await client.programs(), names)
+    programs = select_programs(await client.programs(conditional), names)
     if not programs:
         raise VtnError("no program named %s on the VTN" % (names or "anything"))
-    # Duplicate events (in a page, or across pages) reach the schedule once.
+    fresh, unchanged = client.fresh, client.unchanged
+    # Duplicate events, and events of other programs (VTNs that ignore the
+    # programID parameter), reach the schedule once / not at all.
     builder = Dedup(schedule.Builder(types, now, _seed(), st.schedule.anchors))
-    events_into = getattr(client, "events_into", None)
+    reducer = eventstream.EventReducer(builder)
     for p in programs:
         builder.program(p)
-        if "id" not in p:
-            continue
-        if events_into is not None:
-            # Streamed: the client pages GET /events and feeds each body to the reducer.
-            try:
-                await events_into(p["id"], eventstream.EventReducer(builder))
-            except eventstream.EventStreamError as e:
-                raise VtnError("GET /events?programID=%s: %s" % (p["id"], e))
-        else:
-            for ev in await client.events(p["id"]):
-                builder.add_event(ev)
-    sched = builder.builder.finish()
-    for err in builder.errors:
-        log.warning("event skipped: %s", err)
-    return sched, len(programs), builder.events
+        if isinstance(p.get("id"), str):
+            builder.program_id = p["id"]
+            await client.events_into(p["id"], reducer, conditional)
+    if client.unchanged > unchanged:
+        if client.fresh == fresh:
+            return None, programs  # every page as it was
+        # Some pages changed, some did not (and their events were not sent): ask again plainly.
+        return await _poll(client, cfg, types, now, st, False)
+    return builder.builder, programs
 
 
 def _adopt(st, sched, n_programs, n_events):
@@ -150,14 +190,17 @@ def _resume(st):
 
 
 async def _send_reports(client, reporter, st):
-    """POST the reports that are due; returns when the next one will be (Unix s) or None."""
-    def level(channel, t):
-        value = st.schedule.value_at(channel["payload_type"], t)
-        return value, pricemap.duty_for(value, channel)
+    """POST the reports that are due; returns when the next one falls due (Unix s) or None."""
+    outs = st.outputs.channels
 
-    events = client.report_events()
-    now = isotime.now()
-    for key, report in reporter.due(events, now, level):
+    def applied(ci, start, end):
+        return outs[ci].meter.summary(start, end)
+
+    def planned(ci, t):
+        ch = outs[ci].cfg
+        return pricemap.load_duty(st.schedule.value_at(ch["payload_type"], t), ch)
+
+    for key, report in reporter.due(isotime.now(), client.version, applied, planned):
         try:
             await client.post_report(report)
         except VtnError as e:
@@ -165,29 +208,55 @@ async def _send_reports(client, reporter, st):
             continue
         reporter.sent(key)
         log.info("report sent: %s", report["reportName"])
-    return reporter.next_due(events, isotime.now())
+    return reporter.next_due(isotime.now())
 
 
-async def controller(cfg, nic, st, types):
-    """Connect, find the VTN, poll it forever; a failed poll keeps the last schedule."""
-    vtn_cfg = cfg["vtn"]
-    while st.ip is None:
+def _client(vtn, vtn_cfg, st):
+    # One client per VTN: it keeps the token, the API version, the TLS context and the validators.
+    client = VtnClient(vtn.base_url, vtn_cfg, vtn.connect_host, vtn.txt, vtn.source, log,
+                       on_date=st.clock.note_http_date)
+    client.vtn = vtn
+    return client
+
+
+async def controller(cfg, link, st, types):
+    """Wait for an address, then find the VTN and poll it on that address (_serve); when the
+    address goes or changes, discovery is closed and starts again on the new one."""
+    while True:
+        st.ip = None
+        while st.ip is None:
+            try:
+                st.ip = await link.wait_ip(cfg["network"]["connect_timeout_s"])
+            except netup.NetworkError as e:
+                st.last_error = str(e)
+                log.warning("%s; still waiting", e)
+        log.info("network up: %s", st.ip)
+        link.changed.clear()
+        serve = asyncio.create_task(_serve(cfg, st, types, link))
         try:
-            st.ip = await netup.wait_ip(nic, cfg["network"]["connect_timeout_s"])
-        except netup.NetworkError as e:
-            st.last_error = str(e)
-            log.warning("%s; still waiting", e)
-    log.info("network up: %s", st.ip)
-    # NTP now and periodically; the HTTP Date fallback asks the current VTN.
-    clock_task = asyncio.create_task(st.clock.run(lambda: st.vtn))
+            while link.ip == st.ip and not serve.done():
+                await link.changed.wait()
+                link.changed.clear()
+        finally:
+            serve.cancel()
+        try:
+            await serve  # re-raises what ended it, so supervise() restarts the controller
+        except asyncio.CancelledError:
+            pass  # the address went or changed (netup logged it): discovery starts again on the new one
+
+
+async def _serve(cfg, st, types, link):
+    """Find the VTN on st.ip and poll it for ever; a failed poll keeps the last schedule."""
+    vtn_cfg = cfg["vtn"]
     # Discovery keeps watching in its own task; a VTN change wakes the waits below.
     locator = discovery.Locator(st.ip, vtn_cfg, log)
     client = None
     registration = Registration(cfg)
-    reporter = Reporter(ven_name(cfg), cfg["outputs"])
+    reporter = Reporter(ven_name(cfg), cfg["outputs"], log)
     try:
         failures = 0
         answered = False
+        unexpected = None  # the last unexpected failure, logged in full once
         while True:
             vtn = await _locate(locator, cfg, st)
             if vtn is not st.vtn:
@@ -198,40 +267,64 @@ async def controller(cfg, nic, st, types):
                 # "Now", do-it-now events and their anchors need the real time.
                 log.warning("not polling until the clock is valid: %s", st.clock.reason)
                 await st.clock.wait_valid()
-            if client is None or not vtn.same(client.vtn):
-                # One client per VTN: it keeps the token, the API version and the TLS context.
-                client = VtnClient(vtn.base_url, vtn_cfg, vtn.connect_host, vtn.txt, vtn.source, log)
-                client.vtn = vtn
+            if client is None or not vtn.same(client.vtn) or (client.base_url, client.connect_host) != (
+                    vtn.base_url, vtn.connect_host):
+                client = _client(vtn, vtn_cfg, st)
             await client.begin()
             try:
-                sched, n_programs, n_events = await _poll(client, cfg, types, isotime.now(), st)
-                _adopt(st, sched, n_programs, n_events)
+                builder, programs = await _poll(client, cfg, types, isotime.now(), st, True)
+                if builder is not None:
+                    for err in builder.errors:
+                        log.warning("event skipped: %s", err)
+                    _adopt(st, builder.finish(), len(programs), builder.events)
+                    reporter.update(builder.reports, isotime.now())
+                builder = None
                 await registration.ensure(client, log)
                 report_due = await _send_reports(client, reporter, st)
-            except VtnError as e:
+            except Exception as e:  # noqa: BLE001 - a poll may fail any way; the last schedule stays
+                builder = None
                 failures += 1
-                st.last_error = str(e)
-                # quiet: a rejected credential still backing off; it was logged when it happened.
-                (log.debug if e.quiet else log.warning)("poll %d failed, keeping the last schedule: %s", failures, e)
-                # A VTN that never answered is skipped at once, one that did after a few failures.
-                if not answered or failures >= _REDISCOVER_AFTER:
-                    locator.failed(vtn, str(e))
-                await locator.wait_change(_backoff(failures, min(vtn_cfg["retry_max_s"], vtn_cfg["poll_interval_s"])))
+                st.last_error = str(e) or repr(e)
+                await client.end()
+                if isinstance(e, VtnError):
+                    # quiet: a rejected credential still backing off; it was logged when it happened.
+                    (log.debug if e.quiet else log.warning)("poll %d failed, keeping the last schedule: %s", failures, e)
+                    tried = vtn.base_url
+                    if client.answers == 0 and not e.quiet and vtn.next_candidate():
+                        # No answer at all there: the VTN's next address, at once.
+                        log.warning("VTN %s did not answer at %s; trying %s (connect to %s)", vtn.name, tried,
+                                    vtn.base_url, vtn.connect_host)
+                        continue
+                    # A VTN that never answered is skipped at once, one that did after a few failures.
+                    if not answered or failures >= _REDISCOVER_AFTER:
+                        locator.failed(vtn, str(e))
+                else:
+                    # Not the VTN's doing (no memory, a bug): where it happened, once; then one line.
+                    gc.collect()
+                    if repr(e) != unexpected:
+                        unexpected = repr(e)
+                        log.error("poll %d failed, keeping the last schedule (%d bytes free): %s", failures,
+                                  gc.mem_free(), describe(e))
+                    else:
+                        log.warning("poll %d failed, keeping the last schedule: %r", failures, e)
+                await locator.wait_change(retry.delay(failures, min(vtn_cfg["retry_max_s"], vtn_cfg["poll_interval_s"])))
                 continue
             finally:
                 await client.end()
+            if failures:
+                log.info("polling again after %d failure(s)", failures)
             failures = 0
             answered = True
             st.last_error = None
             st.last_poll = isotime.now()
             wait_s = vtn_cfg["poll_interval_s"]
             if report_due is not None:
-                # Poll again (and report) right after the next reported interval ends.
+                # Poll again (and report) right after the next report falls due.
                 wait_s = max(1, min(wait_s, report_due - isotime.now() + 1))
             await locator.wait_change(wait_s)
     finally:
-        clock_task.cancel()
         locator.close()
+        link.changed.set()  # wakes the controller however this ended
 
 
 async def output_loop(outputs, st):
@@ -278,14 +371,21 @@ async def output_loop(outputs, st):
 
 
 async def run(cfg, outputs, st):
-    nic = netup.start(cfg["network"])
+    link = netup.Link(cfg["network"], cfg["board"], log).start()
     button = Button(cfg["button"]["pin"], cfg["button"]["poll_ms"])
     types = outputs.payload_types()
     st.clock = clock.Clock(cfg["clock"], on_change=st.changed.set, vtn_timeout_s=cfg["vtn"]["http_timeout_s"])
     log.info("clock %s", st.clock.status())
     _resume(st)
-    tasks = [asyncio.create_task(controller(cfg, nic, st, types)),
-             asyncio.create_task(output_loop(outputs, st))]
+
+    def failsafe():
+        st.outputs_reason = "the output task is restarting"
+        outputs.failsafe()
+
+    tasks = [asyncio.create_task(supervise("network", link.watch, st)),
+             asyncio.create_task(supervise("controller", lambda: controller(cfg, link, st, types), st)),
+             asyncio.create_task(supervise("outputs", lambda: output_loop(outputs, st), st, failsafe)),
+             asyncio.create_task(supervise("clock", lambda: st.clock.run(lambda: st.vtn), st))]
     try:
         await button.wait_pressed()
         log.warning("BUT1 pressed: stopping the VEN; outputs go to fail-safe")

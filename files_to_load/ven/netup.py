@@ -132,10 +132,5 @@ class Link:
 
 
 def start(net_cfg, board="ESP32-POE"):
-    """A Link switched on (boot.py, and ven.mainloop until it keeps the Link)."""
+    """A Link switched on (boot.py: the interface comes up while main.py starts)."""
     return Link(net_cfg, board).start()
-
-
-async def wait_ip(link, timeout_s):
-    # Until ven.mainloop awaits link.wait_ip() itself.
-    return await link.wait_ip(timeout_s)

@@ -18,46 +18,60 @@
 # the last good schedule. VtnError.quiet: nothing was sent (a rejected
 # credential is still backing off); the loop need not log it again.
 #
-# Paging: GET /programs and GET /events?programID=..&skip=..&limit=.. go page
-# by page (limit 50, the schema's maximum) until a page holds fewer items.
-# Each page's body streams into a sink; the sink protocol is
+# Paging: GET /programs, /events, /vens, /resources go page by page (limit 50,
+# the schema's maximum) until a page holds fewer items. Each page's body streams
+# into a sink (ven.eventstream: ItemReducer for any list, one element at a time;
+# EventReducer for events into the schedule), so a page is never held whole:
 #
 #     sink.feed(chunk: bytes)  body bytes of one page (one JSON array), in order
-#     sink.finish()            that page's body is complete
+#     sink.finish()            that page's body is complete; returns its count
 #     sink.count               after finish(): items in that page, duplicates included
-#     sink.new                 (optional) after finish(): items in that page not seen in
-#                              earlier pages; 0 stops paging (a server ignoring skip)
+#     sink.new                 after finish(): items not seen in earlier pages;
+#                              0 stops paging (a server ignoring skip)
 #
-# Pages are separate JSON documents: after finish() the next feed() starts a
-# new array. A sink may raise ValueError for a body it cannot use; that
-# becomes a VtnError. Collector below is the built-in sink (json.loads per
-# page); an incremental reducer can take its place (VtnClient.events_into).
-# Duplicates: Collector keeps the first (or newer) object per id; for a
-# reducer that feeds a schedule builder event by event, wrap the builder in
-# Dedup. Events carrying reportDescriptors are kept aside for
-# report_events() (behind a reducer: only the pages that mention them are
-# fetched again, into a Collector).
+# A sink raises ValueError for a body it cannot use; that becomes a VtnError.
+# Lists of programs, VENs and resources keep only the fields the VEN uses
+# (_Keep). Events are filtered by the program they were asked for (Dedup): some
+# VTNs ignore the programID query parameter.
+#
+# Conditional polling: with conditional=True a GET sends If-None-Match /
+# If-Modified-Since from the last good answer to the same URL and takes 304 as
+# "unchanged" (the page's count is remembered). `fresh` and `unchanged` count
+# the 200 and 304 answers since begin(): all 304 means nothing changed; a mix
+# means the caller has to ask again without conditions (it has not kept the
+# unchanged pages' data).
+#
+# Clock: on_date(value, verified) is called with every response's Date header;
+# verified is True for https with certificate checking on.
 #
 #   vtn = VtnClient("https://vtn.local:8443/openadr3/3.1.0", cfg["vtn"], connect_host="192.0.2.7")
 #   await vtn.begin()
-#   programs = await vtn.programs()
-#   events = await vtn.events(programs[0]["id"])         # paged, deduplicated by id
+#   programs = await vtn.programs()                       # [{"id", "programName", "payloadDescriptors"}]
+#   await vtn.events_into(programs[0]["id"], EventReducer(builder))
 #   await vtn.end()
 
 import json
 import time
 
 from ven import auth, http_client, tlsconf
-from ven.url import join, quote, split_url, URLError
+from ven.eventstream import ItemReducer
+from ven.url import join, quote, split_url, URLError, valid_host
 
 PAGE_LIMIT = 50   # the schema's maximum for limit
 MAX_PAGES = 40    # bounds a paging loop against a server that never ends
+# What the VEN uses of a program (units: payloadDescriptors).
+_PROGRAM_FIELDS = ("id", "programName", "payloadDescriptors")
 
 
 class VtnError(Exception):
-    def __init__(self, text, quiet=False):
+    """quiet: nothing was sent (a rejected credential still backing off).
+    status: the HTTP status the VTN answered, or None when it did not answer
+    at all (transport failure: the next candidate address is worth a try)."""
+
+    def __init__(self, text, quiet=False, status=None):
         super().__init__(text)
         self.quiet = quiet
+        self.status = status
 
 
 def problem_text(body):
@@ -97,125 +111,40 @@ def _version_hint(base_url, txt):
     return None
 
 
-class Collector:
-    """Built-in sink: JSON array pages -> objects, deduplicated by id.
+def _keep(fields):
+    """A take() for ItemReducer: objects projected onto `fields`, deduplicated by id (first kept)."""
+    out = []
+    seen = set()
 
-    previous: {id: object} from the last poll; an object whose
-    modificationDateTime did not change is taken from there (the parsed copy
-    is dropped at once), and `changed` tells whether anything differs.
-    """
-
-    def __init__(self, previous=None):
-        self.previous = previous or {}
-        self.items = []  # type: list[dict]
-        self.index = {}  # type: dict[str, int]
-        self.buf = []  # type: list[bytes]
-        self.count = 0
-        self.new = 0
-        self.duplicates = 0
-        self.changed = False
-
-    def feed(self, chunk):
-        self.buf.append(chunk)
-
-    def finish(self):
-        data = b"".join(self.buf)
-        self.buf = []
-        page = json.loads(data)
-        if not isinstance(page, list):
-            raise ValueError("expected a JSON array, got %s" % type(page).__name__)
-        self.count = len(page)
-        self.new = 0
-        for item in page:
-            if isinstance(item, dict):
-                self._add(item)
-
-    def _add(self, item):
-        oid = item.get("id")
-        if not isinstance(oid, str):
-            self.items.append(item)
-            self.new += 1
-            self.changed = True
-            return
-        at = self.index.get(oid)
-        if at is not None:
-            # A duplicate (same page or an overlap between pages): keep the newer.
-            self.duplicates += 1
-            if str(item.get("modificationDateTime", "")) > str(self.items[at].get("modificationDateTime", "")):
-                self.items[at] = item
-            return
-        old = self.previous.get(oid)
-        stamp = item.get("modificationDateTime")
-        if old is not None and stamp is not None and old.get("modificationDateTime") == stamp:
-            item = old
-        else:
-            self.changed = True
-        self.index[oid] = len(self.items)
-        self.items.append(item)
-        self.new += 1
-
-    def by_id(self):
-        out = {}
-        for item in self.items:
-            if isinstance(item.get("id"), str):
-                out[item["id"]] = item
-        return out
-
-    def result(self):
-        """The objects; `changed` also covers objects that disappeared."""
-        if len(self.index) != len([k for k in self.previous]) or self.changed:
-            self.changed = True
-        else:
-            for k in self.previous:
-                if k not in self.index:
-                    self.changed = True
-        return self.items
-
-
-_REPORT_KEY = b'"reportDescriptors"'
-
-
-class _Watch:
-    # Passes page bytes on to a sink and notes (by skip) the pages whose bytes
-    # mention reportDescriptors, looking across chunk boundaries.
-    def __init__(self, sink):
-        self.sink = sink
-        self.at = 0
-        self.tail = b""
-        self.hit = False
-        self.hits = []  # type: list[int]
-
-    @property
-    def count(self):
-        return self.sink.count
-
-    @property
-    def new(self):
-        return getattr(self.sink, "new", 1)
-
-    def feed(self, chunk):
-        self.sink.feed(chunk)
-        if not self.hit:
-            self.hit = _REPORT_KEY in self.tail + chunk
-            self.tail = chunk[-(len(_REPORT_KEY) - 1):]
-
-    def finish(self):
-        self.sink.finish()
-        if self.hit:
-            self.hits.append(self.at)
-        self.hit = False
-        self.tail = b""
+    def take(obj):
+        if not isinstance(obj, dict):
+            return None
+        oid = obj.get("id")
+        if oid is not None:
+            if oid in seen:
+                return False
+            seen.add(oid)
+        small = {}
+        for k in fields:
+            if k in obj:
+                small[k] = obj[k]
+        out.append(small)
+    return out, take
 
 
 class Dedup:
     """Wraps a schedule builder fed event by event (ven.eventstream): an event
     whose id was seen before (a duplicate in a page, or an overlap between
-    pages) is dropped, the first one is kept."""
+    pages) is dropped, the first one is kept; with program_id set, an event of
+    another program is dropped too (counted in `other`): some VTNs ignore the
+    programID query parameter. An event without programID is kept."""
 
     def __init__(self, builder):
         self.builder = builder
+        self.program_id = None
         self.seen = set()
         self.dropped = 0
+        self.other = 0
         self._skip = False
         self._id = None
 
@@ -232,12 +161,19 @@ class Dedup:
             return
         if key == "id" and isinstance(value, str):
             if value in self.seen:
-                self._skip = True
+                self._drop()
                 self.dropped += 1
-                self.builder.abort_event()
                 return
             self._id = value
+        elif key == "programID" and self.program_id is not None and value != self.program_id:
+            self._drop()
+            self.other += 1
+            return
         self.builder.event_field(key, value)
+
+    def _drop(self):
+        self._skip = True
+        self.builder.abort_event()
 
     def interval(self, iv):
         if not self._skip:
@@ -255,22 +191,14 @@ class Dedup:
             self.seen.add(self._id)
         self.builder.end_event()
 
-    def add_event(self, event):
-        oid = event.get("id") if isinstance(event, dict) else None
-        if isinstance(oid, str):
-            if oid in self.seen:
-                self.dropped += 1
-                return
-            self.seen.add(oid)
-        self.builder.add_event(event)
-
 
 class VtnClient:
     def __init__(self, base_url, vtn_cfg, connect_host=None, txt=None, source="config", log=None,
-                 clock=time.time, ssl_ctx=None):
+                 clock=time.time, ssl_ctx=None, on_date=None):
         self.base_url = base_url.rstrip("/")
         self.connect_host = connect_host
         self.log = log
+        self.on_date = on_date
         self.timeout_s = vtn_cfg["http_timeout_s"]
         self.max_body = vtn_cfg["max_body_bytes"]
         self.insecure = bool(vtn_cfg.get("tls_insecure", False))
@@ -280,16 +208,22 @@ class VtnClient:
         self.version = _version_hint(self.base_url, txt)
         self.token_url = None  # type: str | None
         self.auth_server_checked = False
-        self.reported = {}  # type: dict[str, dict]
         self.vtn = None  # the discovery result this client serves (set by the loop)
+        self.validators = {}  # type: dict  # url -> (ETag, Last-Modified, count) of the last 200
+        self.fresh = 0      # 200 answers to conditional GETs since begin()
+        self.unchanged = 0  # 304 answers since begin()
+        self.answers = 0    # responses of any status since begin() (0: the VTN never answered)
         requires_auth = txt.get("requires_auth") if isinstance(txt, dict) else None
         self.auth = auth.Auth(vtn_cfg, requires_auth, clock)
         scheme, host = "", ""
         try:
             scheme, host = split_url(self.base_url)[:2]
+            if not valid_host(host):
+                raise URLError("%r is not a valid host name" % host)
         except URLError as e:
-            self.setup_error = str(e)
+            self.setup_error = "VTN URL %s: %s" % (self.base_url, e)
         self.host = host
+        self.verified = scheme == "https" and not self.insecure
         if scheme == "http" and source != "config" and vtn_cfg.get("default_scheme") != "http":
             self.setup_error = ("VTN %s offers plain http only; refusing it (set vtn.default_scheme to "
                                 "\"http\" to allow plain http)" % self.base_url)
@@ -298,7 +232,8 @@ class VtnClient:
                 ssl_ctx = tlsconf.client_context(tlsconf.load_ca(vtn_cfg), self.insecure)
             except tlsconf.TLSConfigError as e:
                 self.setup_error = str(e)
-        self.session = http_client.Session(self.timeout_s, self.max_body, ssl_ctx, self._on_connect)
+        self.session = http_client.Session(self.timeout_s, self.max_body, ssl_ctx, self._on_connect,
+                                           gzip=bool(vtn_cfg.get("gzip", False)))
 
     # --- transport ---
 
@@ -308,7 +243,9 @@ class VtnClient:
 
     async def begin(self):
         """Start a poll cycle (its requests share one kept-alive connection)."""
-        self.reported = {}
+        self.fresh = 0
+        self.unchanged = 0
+        self.answers = 0
 
     async def end(self):
         await self.session.close()
@@ -316,8 +253,7 @@ class VtnClient:
     def url(self, path, params=None):
         query = ""
         if params:
-            pairs = params if isinstance(params, list) else [(k, params[k]) for k in params]
-            query = "?" + "&".join(["%s=%s" % (k, quote(v)) for k, v in pairs])
+            query = "?" + "&".join(["%s=%s" % (k, quote(v)) for k, v in params])
         return join(self.base_url, path) + query
 
     def _connect_for(self, url):
@@ -330,10 +266,11 @@ class VtnClient:
     def _may_send_secrets(self, url):
         return url.lower().startswith("https://") or self.insecure
 
-    async def _send(self, method, url, body=None, ctype=None, sink=None, with_token=True):
+    async def _send(self, method, url, body=None, ctype=None, sink=None, with_token=True, headers=None):
+        # One exchange; every failure becomes a VtnError that names the request once, with its cause.
         if self.setup_error is not None:
             raise VtnError(self.setup_error)
-        headers = {}
+        headers = headers or {}
         if ctype:
             headers["Content-Type"] = ctype
         if with_token and self.auth.token is not None:
@@ -342,22 +279,37 @@ class VtnClient:
                                "(use https, or set vtn.tls_insecure)" % url)
             headers.update(self.auth.header())
         try:
-            return await self.session.request(method, url, headers, body, sink, self._connect_for(url))
+            resp = await self.session.request(method, url, headers, body, sink, self._connect_for(url))
         except http_client.HTTPError as e:
             raise VtnError("%s %s: %s" % (method, url, e))
-        except URLError as e:
-            raise VtnError("%s %s: %s" % (method, url, e))
-        except ValueError as e:
-            # The sink could not use the body (invalid JSON, not an array, ...).
+        except http_client.BodyError as e:
             text = str(e)
-            if not text.startswith("expected"):
+            if not text.startswith("expected") and not text.startswith("list body"):
                 text = "invalid JSON (%s)" % text
             raise VtnError("%s %s: %s" % (method, url, text))
+        except URLError as e:
+            raise VtnError("%s %s: %s" % (method, url, e))
+        self.answers += 1
+        if self.on_date is not None and "date" in resp.headers:
+            self.on_date(resp.headers["date"], self.verified and url.startswith("https://"))
+        return resp
 
     # --- auth ---
 
+    def _fallback_token_url(self, why):
+        url = join(self.base_url, "/auth/token")
+        if self.log is not None:
+            self.log.warning("%s; using %s as the token endpoint", why, url)
+        return url
+
     async def _auth_server(self):
-        """GET /auth/server once: the token URL and, by its absence, a 3.0.1 server."""
+        """GET /auth/server once: the token URL and, by its absence, a 3.0.1 server.
+
+        A VTN without it (3.0.1: 404), one that wants a token for it (401/403),
+        or one announcing a token URL without a usable host gets {base}/auth/token,
+        with one warning. A token URL on another host is used as it is: its TLS
+        is checked like the VTN's own (same CA, its host name).
+        """
         if self.auth_server_checked:
             return
         url = join(self.base_url, "/auth/server")
@@ -369,19 +321,24 @@ class VtnClient:
                 info = None
             token_url = info.get("tokenURL") if isinstance(info, dict) else None
             if not isinstance(token_url, str) or not token_url:
-                raise VtnError("GET %s: no tokenURL in %s" % (url, resp.body[:80]))
-            if token_url.startswith("/"):
+                token_url = self._fallback_token_url("GET %s: no tokenURL in the answer" % url)
+            elif token_url.startswith("/"):
                 scheme, host, port = split_url(self.base_url)[:3]
                 token_url = "%s://%s:%d%s" % (scheme, host, port, token_url)
             elif "://" not in token_url:
                 token_url = join(self.base_url, token_url)
+            try:
+                if not valid_host(split_url(token_url)[1]):
+                    raise URLError("no valid host")
+            except URLError:
+                token_url = self._fallback_token_url("GET %s: tokenURL %r has no usable host" % (url, token_url))
             self.token_url = token_url
             if self.version is None:
                 self.version = "3.1"
-        elif resp.status in (404, 405, 501):
-            # OpenADR 3.0.1 has no /auth/server; its token endpoint is {base}/auth/token.
-            self.token_url = join(self.base_url, "/auth/token")
-            if self.version is None:
+        elif resp.status in (401, 403, 404, 405, 501):
+            # 3.0.1 has no /auth/server (404/405/501); a VTN may also protect it (401/403).
+            self.token_url = self._fallback_token_url("GET %s: HTTP %d" % (url, resp.status))
+            if self.version is None and resp.status != 401 and resp.status != 403:
                 self.version = "3.0"
         else:
             raise VtnError("GET %s: HTTP %d %s %s" % (url, resp.status, resp.reason, problem_text(resp.body)))
@@ -424,19 +381,34 @@ class VtnClient:
 
     # --- requests ---
 
-    async def call(self, method, path, params=None, obj=None, sink=None, ok=(200,)):
-        """One API request with auth; returns the Response or raises VtnError."""
+    async def call(self, method, path, params=None, obj=None, sink=None, ok=(200,), conditional=False):
+        """One API request with auth; returns the Response or raises VtnError.
+
+        conditional: send the validators of the last 200 to this URL; a 304
+        then counts in `unchanged` (and is returned), a 200 in `fresh`."""
         url = self.url(path, params)
         await self._authorize()
         body = json.dumps(obj).encode("utf-8") if obj is not None else None
         ctype = "application/json" if body is not None else None
-        resp = await self._send(method, url, body, ctype, sink)
+        headers = None
+        if conditional:
+            ok = ok + (304,)
+            v = self.validators.get(url)
+            if v is not None:
+                headers = {}
+                if v[0]:
+                    headers["If-None-Match"] = v[0]
+                if v[1]:
+                    headers["If-Modified-Since"] = v[1]
+        resp = await self._send(method, url, body, ctype, sink, headers=headers and dict(headers))
         if resp.status == 401 and self.auth.enabled:
             # Expired or revoked: one new token, one retry.
             self.auth.drop()
             await self._authorize()
-            resp = await self._send(method, url, body, ctype, sink)
+            resp = await self._send(method, url, body, ctype, sink, headers=headers and dict(headers))
         if resp.status in ok:
+            if conditional:
+                self._note(url, resp, sink)
             return resp
         if 300 <= resp.status < 400:
             raise VtnError("%s %s: HTTP %d redirect to %s not followed (configure the new URL)" % (
@@ -445,24 +417,35 @@ class VtnClient:
         if resp.status == 401 and not self.auth.enabled:
             hint = " (the VTN wants a token: set vtn.client_id and vtn.client_secret)"
         raise VtnError("%s %s: HTTP %d %s %s%s" % (method, url, resp.status, resp.reason,
-                                                  problem_text(resp.body), hint))
+                                                  problem_text(resp.body), hint), status=resp.status)
 
-    async def get_json(self, path, params=None):
-        resp = await self.call("GET", path, params)
-        try:
-            return json.loads(resp.body)
-        except ValueError as e:
-            raise VtnError("GET %s: invalid JSON (%s)" % (self.url(path, params), e))
+    def _note(self, url, resp, sink):
+        if resp.status == 304:
+            self.unchanged += 1
+            return
+        self.fresh += 1
+        tag = resp.headers.get("etag")
+        stamp = resp.headers.get("last-modified")
+        if tag or stamp:
+            self.validators[url] = (tag, stamp, getattr(sink, "count", 0))
+        else:
+            self.validators.pop(url, None)
 
-    async def pages(self, path, params, sink):
+    async def pages(self, path, params, sink, conditional=False):
         """GET path page by page into sink until a short page. Returns the pages read."""
         skip = 0
         for n in range(MAX_PAGES):
-            if hasattr(sink, "at"):
-                sink.at = skip
-            await self.call("GET", path, list(params) + [("skip", skip), ("limit", self.page_limit)], sink=sink)
-            got = sink.count
-            if got < self.page_limit or getattr(sink, "new", 1) == 0:
+            resp = await self.call("GET", path, params + [("skip", skip), ("limit", self.page_limit)], sink=sink,
+                                   conditional=conditional)
+            if resp.status == 304:
+                # Unchanged: as many items as last time (the sink saw none of them).
+                got = self.validators.get(self.url(path, params + [("skip", skip), ("limit", self.page_limit)]),
+                                          (None, None, 0))[2]
+                new = got
+            else:
+                got = sink.count
+                new = sink.new
+            if got < self.page_limit or new == 0:
                 return n + 1
             skip += got
         if self.log is not None:
@@ -475,60 +458,37 @@ class VtnClient:
             return []
         return [("targets", t) for t in self.targets]
 
-    async def programs(self, previous=None):
+    async def _list(self, path, params, fields, conditional=False):
+        out, take = _keep(fields)
+        await self.pages(path, params, ItemReducer(take), conditional)
+        return out
+
+    async def programs(self, conditional=False):
+        """The VTN's programs, each reduced to what the VEN uses."""
         await self.ensure_version()
-        c = Collector(previous)
-        await self.pages("/programs", self._target_params(), c)
-        return c.result()
+        return await self._list("/programs", self._target_params(), _PROGRAM_FIELDS, conditional)
 
-    async def events_into(self, program_id, sink):
-        """Every event of one program, paged, into sink (see the header).
-
-        Events carrying reportDescriptors are kept aside for report_events():
-        from the Collector itself, or, behind another sink that keeps nothing,
-        by fetching again only the pages whose bytes mention reportDescriptors.
-        """
+    async def events_into(self, program_id, sink, conditional=False):
+        """Every event of one program, paged, into sink (see the header). 3.1 VTNs
+        are asked for active events only: those not yet over."""
         await self.ensure_version()
         params = [("programID", program_id)] + self._target_params()
         if self.version != "3.0":
             params.append(("active", "true"))
-        if isinstance(sink, Collector):
-            await self.pages("/events", params, sink)
-            self._keep_reported(sink.items)
-            return
-        watch = _Watch(sink)
-        await self.pages("/events", params, watch)
-        for skip in watch.hits:
-            c = Collector()
-            await self.call("GET", "/events", params + [("skip", skip), ("limit", self.page_limit)], sink=c)
-            self._keep_reported(c.result())
-
-    def _keep_reported(self, events):
-        for ev in events:
-            if ev.get("reportDescriptors") and isinstance(ev.get("id"), str):
-                self.reported[ev["id"]] = ev
-
-    def report_events(self):
-        """Events of this poll cycle that ask for reports."""
-        return [self.reported[k] for k in self.reported]
-
-    async def events(self, program_id, previous=None):
-        c = Collector(previous)
-        await self.events_into(program_id, c)
-        return c.result()
+        await self.pages("/events", params, sink, conditional)
 
     # --- VEN registration (ven.registration) and reports (ven.reports) ---
 
-    async def _first(self, path, params, match):
-        c = Collector()
-        await self.pages(path, params, c)
-        for item in c.result():
-            if match(item):
+    async def _find(self, path, params, key, name, extra=None):
+        for item in await self._list(path, params, ("id", key, "venID")):
+            if (item.get(key) == name and isinstance(item.get("id"), str)
+                    and (extra is None or item.get("venID", extra) == extra)):
                 return item
         return None
 
-    async def find_ven(self, name):
-        return await self._first("/vens", [("venName", name)], lambda v: v.get("venName") == name)
+    async def find_ven(self, name, filtered=True):
+        """The VEN named name (asking the VTN to filter by name unless filtered=False), or None."""
+        return await self._find("/vens", [("venName", name)] if filtered else [], "venName", name)
 
     async def get_object(self, path):
         """GET one object; None if the VTN says 404."""
@@ -538,7 +498,7 @@ class VtnClient:
         try:
             obj = json.loads(resp.body)
         except ValueError as e:
-            raise VtnError("GET %s: invalid JSON (%s)" % (path, e))
+            raise VtnError("GET %s: invalid JSON (%s)" % (self.url(path), e))
         return obj if isinstance(obj, dict) else None
 
     async def _create(self, path, obj):
@@ -546,9 +506,9 @@ class VtnClient:
         try:
             made = json.loads(resp.body)
         except ValueError as e:
-            raise VtnError("POST %s: invalid JSON (%s)" % (path, e))
+            raise VtnError("POST %s: invalid JSON (%s)" % (self.url(path), e))
         if not isinstance(made, dict) or not isinstance(made.get("id"), str):
-            raise VtnError("POST %s: the answer has no id" % path)
+            raise VtnError("POST %s: the answer has no id" % self.url(path))
         return made
 
     async def create_ven(self, name):
@@ -567,8 +527,7 @@ class VtnClient:
         params = [("resourceName", name)]
         if self.version != "3.0":
             params.append(("venID", ven_id))
-        return await self._first(self._resources_path(ven_id), params,
-                                 lambda r: r.get("resourceName") == name and r.get("venID", ven_id) == ven_id)
+        return await self._find(self._resources_path(ven_id), params, "resourceName", name, ven_id)
 
     async def get_resource(self, ven_id, resource_id):
         await self.ensure_version()

@@ -5,6 +5,7 @@
 # (logger "ven.outputs", args (name, value, duty)), which is also what the host
 # simulation records. The mapping is ven.pricemap's; a channel with a ramp
 # limit moves one step per RAMP_STEP_MS while apply() says it is ramping.
+# Each channel's meter (ven.meter) keeps what the load really got, for reports.
 #
 #   outs = Outputs(cfg["outputs"])
 #   ramping = outs.apply({"PRICE": 0.21}, now_ms)   # values by payload type; missing -> fail-safe
@@ -14,7 +15,9 @@ import logging
 
 from machine import Pin, PWM
 
-from ven.pricemap import duty_for, ramp
+from ven import isotime
+from ven.meter import Meter
+from ven.pricemap import DUTY_MAX, duty_for, ramp
 
 log = logging.getLogger("ven.outputs")
 
@@ -33,7 +36,13 @@ class Channel:
         self.value = None
         self.target = self.duty
         self._step_ms = None  # time of the last ramp step, while ramping
+        self.meter = Meter()
+        self._record(None)
         log.info("%s price=%s duty_u16=%d", self.name, None, self.duty)
+
+    def _record(self, now_ms):
+        load = DUTY_MAX - self.duty if self.cfg.get("invert") else self.duty
+        self.meter.record(isotime.now_ms() if now_ms is None else now_ms, load, self.value is None)
 
     def set_value(self, value, now_ms=None):
         """Drive the channel for `value` (None = fail-safe); True while still ramping."""
@@ -54,6 +63,7 @@ class Channel:
             self.pwm.duty_u16(duty)
             self.duty = duty
         if changed:
+            self._record(now_ms)
             log.info("%s price=%s duty_u16=%d", self.name, value, duty)
         return duty != target
 

@@ -51,9 +51,14 @@ def mapped_duty(value, channel):
     return min(max(duty, channel.get("min_duty", 0)), channel.get("max_duty", DUTY_MAX))
 
 
+def load_duty(value, channel):
+    """The load's duty for `value` (a number, or None when unknown: fail-safe), before invert."""
+    return mapped_duty(value, channel) if _valid(value) else channel["failsafe_duty"]
+
+
 def duty_for(value, channel):
     """duty_u16 on the pin for `value` (a number, or None when unknown) on `channel` (config dict)."""
-    duty = mapped_duty(value, channel) if _valid(value) else channel["failsafe_duty"]
+    duty = load_duty(value, channel)
     return DUTY_MAX - duty if channel.get("invert") else duty
 
 

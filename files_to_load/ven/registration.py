@@ -25,7 +25,7 @@
 import json
 import time
 
-from ven import store
+from ven import retry, store
 from ven.openadr import VtnError
 
 STATE_PATH = "ven_state.json"
@@ -78,7 +78,7 @@ class Registration:
             await self._register(client, log)
         except VtnError as e:
             self.failures += 1
-            wait = min(self.retry_max_s, 2 ** min(self.failures + 2, 12))
+            wait = retry.delay(self.failures + 2, self.retry_max_s)
             self.next_try = self.clock() + wait
             if log is not None:
                 log.warning("VEN registration failed (prices are still followed); next try in %d s: %s", wait, e)
@@ -97,9 +97,18 @@ class Registration:
         if ven_id is None:
             ven = await client.find_ven(self.name)
             if ven is None:
-                ven = await client.create_ven(self.name)
-                if log is not None:
-                    log.info("VEN %r created on the VTN: id %s", self.name, ven["id"])
+                try:
+                    ven = await client.create_ven(self.name)
+                except VtnError as e:
+                    # 409: it exists, but the name filter did not show it: look at every VEN.
+                    if e.status != 409:
+                        raise
+                    ven = await client.find_ven(self.name, filtered=False)
+                    if ven is None:
+                        raise
+                else:
+                    if log is not None:
+                        log.info("VEN %r created on the VTN: id %s", self.name, ven["id"])
             ven_id = ven["id"]
         resources = {}
         for name in self.channels:

@@ -1,73 +1,50 @@
 # Reports the VTN asks for in an event's reportDescriptors (device-independent).
 #
-# What this VEN can report, per output channel (one resource per channel,
-# resourceName = channel name), for each event interval:
-#   SETPOINT         the output level: duty in percent of full (0..100)
-#   OPERATING_STATE  "RUNNING_NORMAL" (duty > 0), "IDLE_NORMAL" (duty 0), or
-#                    "NORMAL" when no value was known (fail-safe)
+# What this VEN reports, per output channel (resourceName = channel name), for
+# event intervals (the report interval carries the event interval's id and
+# period, so the VTN can match them):
+#   SETPOINT         the load's duty in percent (0..100): what the output really
+#                    did, time-weighted over the interval, fail-safe time
+#                    included (ven.meter); for a forecast, the planned duty
+#   OPERATING_STATE  the state held longest in the interval: RUNNING_NORMAL
+#                    (duty > 0), IDLE_NORMAL (duty 0), NORMAL (at fail-safe:
+#                    no DR directive followed)
 #   <payload type>   the channel's own payload type (PRICE, SIMPLE, ...): the
 #                    event's value for that interval, as an acknowledgement
-# Other payload types are not produced (logged once per event by the caller).
-# Channels report for an event when their payload type is among the event's
-# interval payloads. Each report interval carries the event interval's id and
-# period, so the VTN can match them.
+# Other payload types cannot be produced: said once per event. A channel
+# reports for an event whose intervals carry its payload type (or, for a
+# report-only event without payloads, always).
 #
-# Cadence (reportDescriptor, spec defaults in brackets): intervals from
-# startInterval [-1: the first] are reported in batches of `frequency`
-# intervals [-1: numIntervals, -1: all], each batch once its last interval has
-# ended; at most `repeat` reports [1; -1: no limit]. Only intervals that ended
-# after the VEN first saw the event are reported (it did not control the
-# earlier ones). historical=false (forecasts) and aggregate=true are reported
-# the same way, per resource. A batch counts as sent only after the VTN took it.
+# When (OpenADR 3.1.0 Definition, reportDescriptor; User Guide 7.5; defaults
+# in brackets): report k (k = 0, 1, ...; at most `repeat` [1], -1 = no limit)
+# is generated on interval a = startInterval + k * frequency, counting
+# intervals from 0 and on through the repeats of a looping event.
+# startInterval [-1] is the last interval (historical) or the first
+# (forecast); frequency [-1] is numIntervals, 0 ("ad hoc") is taken as 1.
+# historical [true]: the report covers the numIntervals [-1: all] intervals up
+# to and including a, and is sent once a has ended. historical false (a
+# forecast): the numIntervals intervals from a on, sent when a begins.
+# Reports that fell due before the VEN first saw the event are not sent (it
+# did not control those intervals). A due report is kept, with the event's
+# intervals, until the VTN took it, even after the event is over and no longer
+# listed by the VTN (events are polled with active=true).
 #
-#   r = Reporter(ven_name, cfg["outputs"])
-#   for key, report in r.due(events, now, level):     # level(channel_cfg, t) -> (value, duty)
-#       await client.post_report(report); r.sent(key)
-#   r.next_due(events, now)                            # when to look again, or None
+#   r = Reporter(ven_name, cfg["outputs"], log)
+#   r.update(builder.reports, now)                    # after every good poll
+#   for key, body in r.due(now, version, applied, planned):
+#       await client.post_report(body); r.sent(key)
+#   r.next_due(now)                                   # when to look again, or None
+#     applied(channel index, start, end) -> (mean load duty, meter state) or None
+#     planned(channel index, t) -> load duty the schedule gives at t
 
 from ven import isotime
+from ven.meter import FAILSAFE, IDLE, RUNNING
 
 REPORTABLE = ("SETPOINT", "OPERATING_STATE")
+MAX_EVENTS = 8  # events whose reports are tracked at once
 _DUTY_MAX = 65535
-
-
-def interval_windows(event):
-    """[(interval id, start, end)] in Unix seconds, in interval order; [] if unknown."""
-    period = event.get("intervalPeriod") or {}
-    out = []
-    try:
-        start = isotime.parse_datetime(period["start"]) if period.get("start") else None
-        default_dur = isotime.parse_duration(period["duration"]) if period.get("duration") else None
-        for iv in event.get("intervals") or ():
-            own = iv.get("intervalPeriod") or {}
-            s = isotime.parse_datetime(own["start"]) if own.get("start") else start
-            d = isotime.parse_duration(own["duration"]) if own.get("duration") else default_dur
-            if s is None or d is None or not isinstance(iv.get("id"), int):
-                return []
-            out.append((iv["id"], s, s + d))
-            start = s + d  # an interval without its own start follows the previous one
-    except (ValueError, TypeError, KeyError):
-        return []
-    return out
-
-
-def _event_value(event, interval_id, payload_type):
-    for iv in event.get("intervals") or ():
-        if iv.get("id") != interval_id:
-            continue
-        for p in iv.get("payloads") or ():
-            if isinstance(p, dict) and p.get("type") == payload_type and p.get("values"):
-                return p["values"][0]
-    return None
-
-
-def _event_types(event):
-    types = []
-    for iv in event.get("intervals") or ():
-        for p in iv.get("payloads") or ():
-            if isinstance(p, dict) and p.get("type") not in types:
-                types.append(p.get("type"))
-    return types
+_STATES = ("NORMAL", "IDLE_NORMAL", "RUNNING_NORMAL")
+_GAP = -(2.0 ** 127)  # ven.schedule.GAP
 
 
 def _int(d, key, default):
@@ -75,121 +52,213 @@ def _int(d, key, default):
     return v if isinstance(v, int) and not isinstance(v, bool) else default
 
 
+class _Plan:
+    # One reportDescriptor of one event: its timing, and the next report to make.
+    def __init__(self, desc, n, seen):
+        self.type = desc["payloadType"]
+        self.hist = desc.get("historical", True) is not False
+        s = _int(desc, "startInterval", -1)
+        if s < 0:
+            s = n - 1 if self.hist else 0
+        self.start = s
+        num = _int(desc, "numIntervals", -1)
+        if num < 0:
+            num = s + 1 if self.hist else max(1, n - s)
+        self.num = num
+        f = _int(desc, "frequency", -1)
+        self.every = num if f < 0 else max(1, f)
+        self.repeat = _int(desc, "repeat", 1)
+        self.k = 0
+        self.seen = seen
+
+    def span(self, k, src):
+        """(first, last unrolled interval, due time) of report k, or None if there is none."""
+        if 0 <= self.repeat <= k:
+            return None
+        a = self.start + k * self.every
+        w = src.window(a)
+        if w is None:
+            return None
+        if self.hist:
+            return max(0, a - self.num + 1), a, w[2]
+        return a, a + self.num - 1, w[1]
+
+
 class Reporter:
-    def __init__(self, ven_name, channels):
+    def __init__(self, ven_name, channels, log=None):
         self.ven_name = ven_name
         self.channels = channels
-        self.state = {}  # type: dict
-        self.pending = {}  # type: dict
+        self.log = log
+        self.sources = {}  # event id -> schedule.Intervals
+        self.plans = {}  # (event id, descriptor index) -> _Plan
 
     def producible(self, payload_type):
-        return payload_type in REPORTABLE or payload_type in [c["payload_type"] for c in self.channels]
+        if payload_type in REPORTABLE:
+            return True
+        for c in self.channels:
+            if c["payload_type"] == payload_type:
+                return True
+        return False
 
-    def _plan(self, event, index, desc, now):
-        """(key, state, batch of windows) for the next report of one descriptor, or None."""
-        key = (event.get("id"), index)
-        st = self.state.get(key)
-        if st is None:
-            st = {"next": max(0, _int(desc, "startInterval", -1)), "sent": 0, "seen": now}
-            self.state[key] = st
-        repeat = _int(desc, "repeat", 1)
-        if repeat >= 0 and st["sent"] >= repeat:
-            return key, st, None
-        windows = interval_windows(event)
-        # Skip what ended before we knew of the event.
-        while st["next"] < len(windows) and windows[st["next"]][2] <= st["seen"]:
-            st["next"] += 1
-        left = len(windows) - st["next"]
-        if left <= 0:
-            return key, st, None
-        size = _int(desc, "frequency", -1)
-        if size <= 0:
-            size = _int(desc, "numIntervals", -1)
-        if size <= 0 or size > left:
-            size = left
-        return key, st, windows[st["next"]:st["next"] + size]
-
-    def _batches(self, events, now):
-        # (event, descriptor, key, state, batch) for each report this VEN can produce.
-        for event in events:
-            descs = event.get("reportDescriptors")
-            if not isinstance(descs, list) or not isinstance(event.get("id"), str):
+    def update(self, sources, now):
+        """The events of a good poll that ask for reports (schedule.Builder.reports)."""
+        for src in sources:
+            eid = src.event_id
+            fresh = eid not in self.sources
+            self.sources[eid] = src
+            if not fresh:
                 continue
-            for index, desc in enumerate(descs):
-                if not isinstance(desc, dict) or not self.producible(desc.get("payloadType")):
+            skipped = []
+            for i in range(len(src.descriptors)):
+                desc = src.descriptors[i]
+                typ = desc.get("payloadType") if isinstance(desc, dict) else None
+                if not isinstance(typ, str) or not self.producible(typ):
+                    if typ not in skipped:
+                        skipped.append(typ)
                     continue
-                key, st, batch = self._plan(event, index, desc, now)
-                yield event, desc, key, st, batch
+                plan = _Plan(desc, len(src.ids), now)
+                # What fell due before this VEN saw the event is not reported.
+                while True:
+                    sp = plan.span(plan.k, src)
+                    if sp is None or sp[2] >= now:
+                        break
+                    plan.k += 1
+                self.plans[(eid, i)] = plan
+            if skipped and self.log is not None:
+                self.log.warning("event %s asks for %s reports, which this VEN cannot produce (it reports %s)",
+                                 eid, ", ".join([str(t) for t in skipped]), ", ".join(self._kinds()))
+        self._forget(now)
 
-    def due(self, events, now, level):
-        """[(key, report body)] for every batch whose last interval has ended."""
+    def _kinds(self):
+        out = list(REPORTABLE)
+        for c in self.channels:
+            if c["payload_type"] not in out:
+                out.append(c["payload_type"])
+        return out
+
+    def _forget(self, now):
+        # Plans with nothing left to report go, then their events; at most MAX_EVENTS stay.
+        for key in list(self.plans):
+            src = self.sources.get(key[0])
+            if src is None or self.plans[key].span(self.plans[key].k, src) is None:
+                del self.plans[key]
+        live = [key[0] for key in self.plans]
+        for eid in list(self.sources):
+            if eid not in live:
+                del self.sources[eid]
+        while len(self.sources) > MAX_EVENTS:
+            oldest = None
+            for eid in self.sources:
+                if oldest is None or self._last(eid) < self._last(oldest):
+                    oldest = eid
+            self._drop(oldest, "more than %d events want reports" % MAX_EVENTS)
+
+    def _last(self, eid):
+        best = None
+        for key in self.plans:
+            if key[0] == eid:
+                sp = self.plans[key].span(self.plans[key].k, self.sources[eid])
+                if sp is not None and (best is None or sp[2] > best):
+                    best = sp[2]
+        return best or 0
+
+    def _drop(self, eid, why):
+        for key in list(self.plans):
+            if key[0] == eid:
+                del self.plans[key]
+        self.sources.pop(eid, None)
+        if self.log is not None:
+            self.log.warning("reports of event %s dropped: %s", eid, why)
+
+    def due(self, now, version, applied, planned):
+        """[(key, report body)] for every report that is due now."""
         out = []
-        for event, desc, key, st, batch in self._batches(events, now):
-            if batch and batch[-1][2] <= now:
-                report = self._report(event, desc, batch, level)
-                if report is not None:
-                    self.pending[key] = len(batch)
-                    out.append((key, report))
+        for key in self.plans:
+            plan = self.plans[key]
+            src = self.sources[key[0]]
+            sp = plan.span(plan.k, src)
+            if sp is None or sp[2] > now:
+                continue
+            body = self._body(src, plan, sp[0], sp[1], version, applied, planned)
+            if body is None:
+                # Nothing known to report (e.g. the board was off): skip it, say so once.
+                if self.log is not None:
+                    self.log.warning("no data for the %s report %d of event %s: skipped", plan.type, plan.k, key[0])
+                plan.k += 1
+                continue
+            out.append(((key, plan.k), body))
         return out
 
     def sent(self, key):
-        st = self.state.get(key)
-        n = self.pending.pop(key, 0)
-        if st is not None and n:
-            st["next"] += n
-            st["sent"] += 1
+        plan = self.plans.get(key[0])
+        if plan is not None and plan.k == key[1]:
+            plan.k += 1
 
-    def next_due(self, events, now):
-        """The earliest end of a pending batch (Unix s), or None."""
+    def next_due(self, now):
+        """When the next report falls due (Unix s; may be now), or None."""
         best = None
-        for _event, _desc, _key, _st, batch in self._batches(events, now):
-            if batch:
-                t = batch[-1][2]
-                best = t if best is None or t < best else best
+        for key in self.plans:
+            plan = self.plans[key]
+            sp = plan.span(plan.k, self.sources[key[0]])
+            if sp is not None and (best is None or sp[2] < best):
+                best = sp[2]
         return best
 
-    def unproducible(self, event):
-        """Payload types an event asks for that this VEN cannot report."""
-        out = []
-        for desc in event.get("reportDescriptors") or ():
-            t = desc.get("payloadType") if isinstance(desc, dict) else None
-            if t is not None and not self.producible(t) and t not in out:
-                out.append(t)
-        return out
+    def _value(self, src, plan, ci, u, iid, s, e, applied, planned):
+        typ = plan.type
+        if typ not in REPORTABLE:
+            vals = src.values.get(typ)
+            v = vals[u % len(src.ids)] if vals is not None else _GAP
+            return None if v == _GAP else v
+        if plan.hist:
+            got = applied(ci, s, e)
+            if got is None:
+                return None
+            duty, state = got
+        else:
+            duty = planned(ci, (s + e) // 2)
+            state = FAILSAFE if duty is None else (IDLE if not duty else RUNNING)
+        if typ == "SETPOINT":
+            return None if duty is None else round(duty * 1000 / _DUTY_MAX) / 10
+        return _STATES[state]
 
-    def _report(self, event, desc, batch, level):
-        typ = desc["payloadType"]
-        types = _event_types(event)
+    def _body(self, src, plan, first, last, version, applied, planned):
+        typ = plan.type
         resources = []
-        for ch in self.channels:
-            if ch["payload_type"] not in types:
-                continue
+        ids = []
+        for ci in range(len(self.channels)):
+            ch = self.channels[ci]
             if typ not in REPORTABLE and typ != ch["payload_type"]:
                 continue
+            if src.values and ch["payload_type"] not in src.values:
+                continue
             intervals = []
-            for iid, start, end in batch:
-                if typ in REPORTABLE:
-                    value, duty = level(ch, (start + end) // 2)
-                    if typ == "SETPOINT":
-                        v = round(duty * 1000 / _DUTY_MAX) / 10
-                    elif value is None:
-                        v = "NORMAL"
-                    else:
-                        v = "RUNNING_NORMAL" if duty > 0 else "IDLE_NORMAL"
-                else:
-                    v = _event_value(event, iid, typ)
-                    if v is None:
-                        continue
+            for u in range(first, last + 1):
+                w = src.window(u)
+                if w is None:
+                    continue
+                iid, s, e = w
+                v = self._value(src, plan, ci, u, iid, s, e, applied, planned)
+                if v is None:
+                    continue
+                if iid not in ids:
+                    ids.append(iid)
                 intervals.append({"id": iid, "intervalPeriod": {
-                    "start": isotime.format_datetime(start), "duration": "PT%dS" % (end - start)},
+                    "start": isotime.format_datetime(s), "duration": "PT%dS" % (e - s)},
                     "payloads": [{"type": typ, "values": [v]}]})
             if intervals:
                 resources.append({"resourceName": ch["name"], "intervals": intervals})
         if not resources:
             return None
-        descriptor = {"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": typ, "readingType": "DIRECT_READ"}
+        # SETPOINT is the mean over the interval; a forecast is a forecast.
+        reading = "FORECAST" if not plan.hist else ("MEAN" if typ == "SETPOINT" else "DIRECT_READ")
+        descriptor = {"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": typ, "readingType": reading}
         if typ == "SETPOINT":
             descriptor["units"] = "PERCENT"
-        return {"programID": event.get("programID"), "eventID": event["id"], "clientName": self.ven_name,
-                "reportName": "%s %s %s %d-%d" % (self.ven_name, event["id"], typ, batch[0][0], batch[-1][0]),
+        body = {"eventID": src.event_id, "clientName": self.ven_name,
+                "reportName": "%s %s %s %s-%s" % (self.ven_name, src.event_id, typ, ids[0], ids[-1]),
                 "payloadDescriptors": [descriptor], "resources": resources}
+        if version == "3.0":
+            # 3.0.1 requires the program (3.1.0 dropped the field).
+            body["programID"] = src.program_id
+        return body

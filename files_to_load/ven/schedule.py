@@ -70,8 +70,9 @@ FILE_VERSION = 2  # schedule.bin layout: see save()
 _UNSET = -(1 << 30)
 _NOWV = _UNSET + 1
 _INF_D = 0x7FFFFFFF
-_FIELDS = ("id", "eventName", "priority", "modificationDateTime", "duration",
-           "intervalPeriod", "payloadDescriptors")
+_FIELDS = ("id", "programID", "eventName", "priority", "modificationDateTime", "duration",
+           "intervalPeriod", "payloadDescriptors", "reportDescriptors")
+_I32 = 0x7FFFFFFF
 
 
 class EventError(ValueError):
@@ -328,6 +329,7 @@ class _Event:
         for t in types:
             self.counts[t] = _Column("H")
             self.values[t] = _Column(VALUE_TYPE)
+        self.ids = _Column("i")  # interval ids (for reports; the list index when missing)
         self.p_ref = None  # type: int | None
         self.p_start = None  # type: _Column | None
         self.p_dur = None  # type: _Column | None
@@ -347,6 +349,8 @@ class _Event:
             return  # not an interval at all: ignored, like the old list filter
         k = self.n
         self.n = k + 1
+        iid = iv.get("id")
+        self.ids.add(iid if isinstance(iid, int) and not isinstance(iid, bool) and -_I32 <= iid <= _I32 else k)
         p = iv.get("intervalPeriod")
         if p is not None:
             what = "interval %s" % iv.get("id")
@@ -495,6 +499,43 @@ class Schedule:
         return "<Schedule %s>" % ", ".join(["%s: %d event(s)" % (t, len(self.tracks[t])) for t in sorted(self.tracks)])
 
 
+class Intervals:
+    """An event that asks for reports (ven.reports): its interval windows, in list
+    order, as offsets (s) from `base`, repeating every `period` s (0: once) until
+    `until` (None: no end); the interval ids; and per payload type the first
+    value of each interval (GAP: none)."""
+
+    def __init__(self, event_id, program_id, modified, descriptors, base, period, until, ids, starts, ends, values):
+        self.event_id = event_id
+        self.program_id = program_id
+        self.modified = modified
+        self.descriptors = descriptors
+        self.base = base
+        self.period = period
+        self.until = until
+        self.ids = ids
+        self.starts = starts
+        self.ends = ends
+        self.values = values
+
+    def window(self, u):
+        """(interval id, start, end) of unrolled interval u (u >= len: the next cycles), or None."""
+        n = len(self.ids)
+        if not n:
+            return None
+        cycle, k = divmod(u, n)
+        if cycle and not self.period:
+            return None
+        off = self.base + cycle * self.period
+        s = off + self.starts[k]
+        if self.until is not None and s >= self.until:
+            return None
+        e = off + self.ends[k]
+        if self.until is not None and e > self.until:
+            e = self.until
+        return self.ids[k], s, e
+
+
 class Builder:
     """Reduces events, one at a time, into a Schedule for the payload types wanted."""
 
@@ -510,6 +551,7 @@ class Builder:
         self.units = {}  # type: dict
         self.program_units = {}  # type: dict
         self.errors = []  # type: list
+        self.reports = []  # type: list  # Intervals of the events that ask for reports
         self.events = 0
         self.intervals = 0
         self.cancelled = 0
@@ -645,6 +687,9 @@ class Builder:
         if until is not None and until <= base:
             self.cancelled += 1
             return
+        descs = f.get("reportDescriptors")
+        if isinstance(descs, list) and descs and isinstance(eid, str):
+            self._intervals(ev, eid, f, descs, rel_start, ev_dur, shift, delta, lo, base, period, until)
         # Pass 2: the pieces of each payload type.
         # Plain events (every interval follows the previous for the event's
         # duration) need no walk: offsets are a range, values the raw column.
@@ -695,6 +740,34 @@ class Builder:
             if tb.m:
                 t, v = tb.arrays()
                 self._add_track(typ, rank, modified, Track(base, t, v, until, period, prio, modified, eid), f)
+
+    def _intervals(self, ev, eid, f, descs, rel_start, ev_dur, shift, delta, lo, base, period, until):
+        # An event that asks for reports: its interval windows and first values, for ven.reports.
+        n = ev.n
+        starts = array.array("i", range(n))
+        ends = array.array("i", range(n))
+
+        def put(k, s, e):
+            starts[k] = min(s - lo, FOREVER)
+            ends[k] = min(e - lo, FOREVER)
+        self._walk(ev, eid, rel_start, ev_dur, shift, delta, put)
+        values = {}
+        for typ in self.types:
+            counts = ev.counts[typ].a
+            vals = ev.values[typ].a
+            first = array.array(VALUE_TYPE, range(n))
+            i = 0
+            any_value = False
+            for k in range(n):
+                c = counts[k]
+                first[k] = vals[i] if c else GAP
+                any_value = any_value or c > 0
+                i += c
+            if any_value:
+                values[typ] = first
+        ids = ev.ids.a if len(ev.ids.a) == n else ev.ids.a[:n]
+        self.reports.append(Intervals(eid, f.get("programID"), f.get("modificationDateTime"), descs, base,
+                                      period, until, ids, starts, ends, values))
 
     def _add_track(self, typ, rank, modified, track, fields):
         self.tracks[typ].append((rank, -modified, self._order, track))

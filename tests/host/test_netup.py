@@ -310,3 +310,46 @@ def test_link_on_micropython(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SEEN ['%s', '10.0.0.8', None, '10.0.0.9'] plant-9" % ADDR in r.stdout, r.stdout
+def test_new_address_rebuilds_discovery(net, monkeypatch):
+    from ven import clock, discovery, mainloop, netup
+    made = []
+
+    class FakeLocator:
+        def __init__(self, ip, vtn_cfg, log):
+            self.ip, self.closed = ip, False
+            made.append(self)
+
+        async def get(self):
+            await asyncio.sleep(3600)
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(discovery, "Locator", FakeLocator)
+    c = cfg()
+
+    async def go():
+        st = mainloop.State()
+        st.clock = clock.Clock(c["clock"], on_change=st.changed.set)
+        link = netup.Link(c["network"], c["board"]).start()
+        tasks = [asyncio.create_task(link.watch(PERIOD_MS)),
+                 asyncio.create_task(mainloop.supervise(
+                     "controller", lambda: mainloop.controller(c, link, st, ("PRICE",)), st))]
+        try:
+            await until(lambda: len(made) == 1)
+            assert made[0].ip == ADDR
+            net.set_address("10.0.0.77")                       # a new DHCP lease
+            await until(lambda: len(made) == 2)
+            assert made[0].closed and made[1].ip == "10.0.0.77" and st.ip == "10.0.0.77"
+            net.set_link(False)                                # cable out
+            await until(lambda: made[1].closed)
+            assert st.ip is None and len(made) == 2
+            net.set_link(True)                                 # and back in
+            await until(lambda: len(made) == 3)
+            assert made[2].ip == "10.0.0.77" and not made[2].closed
+        finally:
+            for t in tasks:
+                await stop(t)
+        assert made[2].closed
+
+    asyncio.run(go())

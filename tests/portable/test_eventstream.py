@@ -6,7 +6,7 @@ import json
 import unittest
 
 from ven import schedule
-from ven.eventstream import EventReducer, EventStreamError
+from ven.eventstream import EventReducer, EventStreamError, ItemReducer
 from ven.isotime import parse_datetime
 
 T0 = parse_datetime("2026-11-22T00:00:00Z")
@@ -205,3 +205,56 @@ class StreamTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ItemReducerTest(unittest.TestCase):
+    BODY = (b'[{"id": "a", "programName": "caf\xc3\xa9 \\"x\\" ]}", "big": [1, [2, {"k": "}"}]]},'
+            b' 7, "s", null, [1, 2], {"id": "b"}]')
+
+    def test_every_element_parsed_on_its_own_wherever_the_body_is_cut(self):
+        want = json.loads(self.BODY)
+        for size in (1, 2, 3, 7, 64, len(self.BODY)):
+            got = []
+            r = ItemReducer(got.append)
+            for c in split_every(self.BODY, size):
+                r.feed(c)
+            self.assertEqual(r.finish(), len(want))
+            self.assertEqual(got, want)
+            self.assertEqual(r.new, len(want))
+
+    def test_pages_and_empty_arrays(self):
+        got = []
+        r = ItemReducer(got.append)
+        for body in (b"[]", b' [ {"id": 1} ] ', b"[2,3]"):
+            r.feed(body)
+            got.append(r.finish())
+        self.assertEqual(got, [0, {"id": 1}, 1, 2, 3, 2])
+        self.assertEqual(r.total, 3)
+
+    def test_a_dropped_element_is_counted_out_of_new(self):
+        seen = set()
+
+        def take(obj):
+            if obj["id"] in seen:
+                return False
+            seen.add(obj["id"])
+        r = ItemReducer(take)
+        r.feed(b'[{"id": 1}, {"id": 2}, {"id": 1}]')
+        self.assertEqual((r.finish(), r.new), (3, 2))
+        r.feed(b'[{"id": 1}, {"id": 2}]')
+        self.assertEqual((r.finish(), r.new), (2, 0))
+
+    def test_an_element_too_large_is_skipped_and_counted(self):
+        got = []
+        r = ItemReducer(got.append, max_value_bytes=20)
+        r.feed(b'[{"id": 1}, {"id": 2, "pad": "' + b"x" * 40 + b'"}, {"id": 3}]')
+        self.assertEqual(r.finish(), 3)
+        self.assertEqual(got, [{"id": 1}, {"id": 3}])
+        self.assertEqual(r.too_large, 1)
+
+    def test_malformed_bodies_raise(self):
+        for body in (b'{"id": 1}', b'[{"id": 1} {"id": 2}]', b'[{"id": 1}', b'[1] x', b'[{"a": }]'):
+            r = ItemReducer(lambda obj: None)
+            with self.assertRaises(EventStreamError):
+                r.feed(body)
+                r.finish()
