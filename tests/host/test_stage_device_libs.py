@@ -3,7 +3,7 @@
 Nothing here downloads or opens a serial port: staging is exercised with a
 synthetic sdist, the real staged copy (from `make setup`) is only inspected,
 and the shell scripts run in --dry-run mode with a stand-in mpremote that
-records any call.
+records any call (uploads to a simulated board: tests/deploy/).
 """
 
 import io
@@ -188,6 +188,7 @@ def test_staged_copy_is_reused_without_download():
 
 
 # --- load_files.sh and firmware/flash.sh ----------------------------------
+# (Uploads to a simulated board, the port rules and make flash: tests/deploy/.)
 
 def test_scripts_parse():
     for script in (LOAD_FILES, FLASH):
@@ -208,9 +209,10 @@ def dry_run(tmp_path, fake_mpremote, *args):
     tool, called = fake_mpremote
     deploy = tmp_path / "deploy"
     env = dict(os.environ, MPREMOTE=str(tool), DEPLOY_DIR=str(deploy))
-    env.pop("PORT", None)
+    for k in ("PORT", "VEN_PORT", "VEN_LIST_PORTS_FROM"):
+        env.pop(k, None)
     result = subprocess.run(
-        ["bash", str(LOAD_FILES), "--dry-run", *args, FAKE_PORT],
+        ["bash", str(LOAD_FILES), "--dry-run", "--tool", "mpremote", *args, FAKE_PORT],
         cwd=str(REPO), env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -221,26 +223,34 @@ def dry_run(tmp_path, fake_mpremote, *args):
     return [cmd[3:] for cmd in commands], result.stderr, deploy
 
 
+def sent(cmds):
+    """(PC file, board file) of every `fs cp` in the commands."""
+    return [(cmd[i + 2], cmd[i + 3]) for cmd in cmds for i, word in enumerate(cmd) if word == "cp"]
+
+
 def test_dry_run_prints_the_upload(tmp_path, fake_mpremote):
     need_staged()
-    cmds, err, deploy = dry_run(tmp_path, fake_mpremote)
-    assert cmds[0] == ["mip", "install", "logging"]
+    cmds, err, deploy = dry_run(tmp_path, fake_mpremote, "--source")
+    scripts_dir = str(deploy) + "-scripts"
+    assert cmds[0] == ["run", os.path.join(scripts_dir, "probe.py")]      # read the board
+    assert cmds[1][0] == "exec" and "/.upload" in cmds[1][1]               # staging folders
+    assert cmds[-2] == ["run", os.path.join(scripts_dir, "commit.py")]    # switch into place
     assert cmds[-1] == ["reset"]
-    assert ["cp", "-r", str(deploy / "ven"), ":"] in cmds
-    assert ["cp", "-r", str(deploy / "lib"), ":"] in cmds
-    assert ["cp", "-r", str(deploy / "config"), ":"] in cmds
-    assert ["cp", str(deploy / "boot.py"), str(deploy / "main.py"), ":"] in cmds
-    assert not any(c[0] == "exec" for c in cmds)  # nothing is deleted by default
+    pairs = sent(cmds)
+    assert (str(deploy / "ven" / "config.py"), ":/.upload/ven/config.py") in pairs
+    assert (str(deploy / "lib" / "mdns_client" / "parser.py"), ":/.upload/lib/mdns_client/parser.py") in pairs
+    assert (str(deploy / "config" / "default.json"), ":/.upload/config/default.json") in pairs
+    assert not any("mip" in word for cmd in cmds for word in cmd)        # nothing from the internet
     # The assembled tree is exactly what the device gets.
     assert (deploy / "config" / "default.json").read_bytes() == (REPO / "configs" / "default.json").read_bytes()
-    assert "config/default.json" in err
-    assert (deploy / "lib" / "mdns_client" / "parser.py").is_file()
     assert (deploy / "ven" / "__init__.py").is_file()
     assert not list(deploy.rglob("__pycache__"))
+    if sdl.logging_staged(str(STAGED)):
+        assert (deploy / "lib" / "logging.py").read_bytes() == (STAGED / "logging.py").read_bytes()
     # The user's secrets go straight from configs/, never into build/.
     assert not (deploy / "config" / "device.json").exists()
     if (REPO / "configs" / "device.json").exists():
-        assert ["cp", "configs/device.json", ":config/device.json"] in cmds
+        assert (str(REPO / "configs" / "device.json"), ":/.upload/config/device.json") in pairs
     else:
         assert "configs/device.json is missing" in err
 
@@ -248,22 +258,19 @@ def test_dry_run_prints_the_upload(tmp_path, fake_mpremote):
 def test_dry_run_mpy_uploads_compiled_modules(tmp_path, fake_mpremote):
     need_staged()
     cmds, _, deploy = dry_run(tmp_path, fake_mpremote, "--mpy")
-    # Leftover .py files would be imported before the .mpy: cleared first.
-    assert cmds[0][0] == "exec" and '"lib/mdns_client"' in cmds[0][1]
-    assert cmds[1] == ["mip", "install", "logging"]
     assert (deploy / "ven" / "__init__.mpy").is_file()
     assert (deploy / "lib" / "mdns_client" / "parser.mpy").is_file()
     assert not list((deploy / "ven").rglob("*.py"))
     assert not list((deploy / "lib").rglob("*.py"))
     assert (deploy / "main.py").is_file() and (deploy / "boot.py").is_file()
     assert (deploy / "ven" / "__init__.mpy").read_bytes()[:2] == b"M\x06"  # .mpy v6
+    assert (str(deploy / "ven" / "config.mpy"), ":/.upload/ven/config.mpy") in sent(cmds)
 
 
 def test_dry_run_frozen_uploads_only_startup_and_config(tmp_path, fake_mpremote):
     cmds, _, deploy = dry_run(tmp_path, fake_mpremote, "--frozen")
-    assert cmds[0][0] == "exec"
-    assert ["mip", "install", "logging"] not in cmds
     assert sorted(p.name for p in deploy.iterdir()) == sorted(["boot.py", "main.py", "config"])
+    assert not any(board.startswith(":/.upload/ven") for _, board in sent(cmds))
     assert cmds[-1] == ["reset"]
 
 
@@ -271,11 +278,12 @@ def test_unknown_option_is_refused():
     result = subprocess.run(["bash", str(LOAD_FILES), "--bogus"], cwd=str(REPO),
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert "unknown option --bogus" in result.stderr
+    assert "unrecognized arguments: --bogus" in result.stderr
 
 
 def test_flash_dry_run(tmp_path):
     env = dict(os.environ, ESPTOOL="esptool")
+    env.pop("VEN_PORT", None)
     result = subprocess.run(["bash", str(FLASH), "--dry-run", "fw.bin", FAKE_PORT],
                             env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
