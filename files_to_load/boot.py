@@ -3,11 +3,19 @@
 # on (ven.netup: Wi-Fi is asked to connect once; the main loop's watcher does
 # any retry) so it can come up while main.py starts; it never waits, never
 # loops and never starts a watchdog, so the board always stays reachable.
+import sys
+
 try:
+    import ven
     from ven import config, netup
 
     cfg = config.load()
     netup.start(cfg["network"], cfg["board"])
-    cfg = None  # boot.py's globals outlive it (main.py, the REPL): free the dict
 except Exception as e:  # noqa: BLE001 - boot must never stop the REPL from coming up
     print("boot: network not started:", e)
+# boot.py's names outlive it (main.py, the REPL): drop the config, and its
+# module (main.py reads it again), so their heap is free.
+cfg = config = None
+sys.modules.pop("ven.config", None)
+if "ven" in sys.modules and hasattr(sys.modules["ven"], "config"):
+    delattr(sys.modules["ven"], "config")

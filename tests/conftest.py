@@ -20,6 +20,10 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tools import netns  # noqa: E402
+from tools.hostsim.sim import patch_streams  # noqa: E402
+
+# The firmware's HTTP client reads with MicroPython's StreamReader.readinto().
+patch_streams()
 
 NETNS_ERROR = None
 try:

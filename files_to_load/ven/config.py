@@ -19,12 +19,12 @@ DEVICE_PATH = "config/device.json"
 # Pins the ESP32-POE leaves free for PWM (HARDWARE.md): others are strapping
 # pins, the Ethernet PHY, the SD card or input-only.
 PWM_PINS = (4, 13, 14, 16, 32, 33)
-# Key "board", the Olimex product: (Ethernet RMII clock GPIO, pins free for PWM).
-# The WROVER module's PSRAM takes GPIO16 and 17, so its Ethernet clock is GPIO0.
+# Key "board", the Olimex product: its pins free for PWM. The WROVER module's
+# PSRAM takes GPIO16 and 17 (its Ethernet clock moves to GPIO0: ven.netup).
 BOARDS = {
-    "ESP32-POE": (17, PWM_PINS),
-    "ESP32-POE-ISO": (17, PWM_PINS),
-    "ESP32-POE-ISO-WROVER": (0, (4, 13, 14, 32, 33)),
+    "ESP32-POE": PWM_PINS,
+    "ESP32-POE-ISO": PWM_PINS,
+    "ESP32-POE-ISO-WROVER": (4, 13, 14, 32, 33),
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 INTERFACES = ("ethernet", "wifi")
@@ -114,6 +114,8 @@ def merge(defaults, device, source=DEVICE_PATH):
         outputs.append(_merge_dict(channel_defaults, ch, source, where))
     cfg["outputs"] = outputs
     check(cfg, source)
+    # What an empty vtn.ven_name means (README), settled here once for the VEN's modules.
+    cfg["vtn"]["ven_name"] = cfg["vtn"]["ven_name"] or cfg["network"]["hostname"] or "openadr-ven"
     return cfg
 
 
@@ -176,7 +178,7 @@ def check(cfg, source=DEVICE_PATH):
         where = "outputs[%d]." % i
         _require(ch["name"] != "" and ch["name"] not in names, source, where + "name",
                  "must be a unique, non-empty channel name")
-        free = BOARDS[cfg["board"]][1]
+        free = BOARDS[cfg["board"]]
         _require(ch["pin"] in free and ch["pin"] not in pins, source, where + "pin",
                  "must be a free %s GPIO (one of %s) used by one channel only, got %r%s" % (
                      cfg["board"], ", ".join([str(p) for p in free]), ch["pin"],

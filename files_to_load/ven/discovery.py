@@ -1,7 +1,8 @@
 # Finding the site's VTN by DNS-SD over mDNS and keeping track of it
 # (OpenADR 3.1.0 Definition, "Discovery and Configuration of Local VTNs").
 #
-# The main loop asks a Locator which VTN to use now:
+# The main loop asks a Locator which VTN to use now (ven.vtn.StaticLocator for
+# a configured URL that needs no mDNS: then nothing of this file is loaded):
 #
 #   loc = discovery.Locator(ip, cfg["vtn"], log)
 #   vtn = await loc.get()            # base_url, connect_host, txt, source
@@ -49,10 +50,11 @@ from micropython import const
 
 from mdns_client.constants import TYPE_A, TYPE_PTR, TYPE_SRV, TYPE_TXT
 
-from ven import choose, txt
-from ven.mdns_cache import MAX_SERVICES, Cache, expired, local_host
+from ven import choose, crash
+from ven.mdns_cache import MAX_SERVICES, Cache, expired
 from ven.mdns_query import MdnsSocket, labels
-from ven.url import valid_host
+from ven.url import local_host, valid_host
+from ven.vtn import DiscoveryError, Vtn, static_vtn  # noqa: F401 - DiscoveryError: get() raises it
 
 _PACKETS_PER_TICK = const(16)  # per pass, so a flood cannot starve the loop
 # RFC 6762: the same question is not asked twice within a second (5.2, 7.3);
@@ -79,49 +81,6 @@ _ERROR_WAIT_MS = const(1000)
 _ERROR_WAIT_MAX_MS = const(60000)
 # Packets dropped for lack of memory are logged at most this often.
 _NO_MEMORY_LOG_MS = const(600000)
-
-
-class DiscoveryError(Exception):
-    pass
-
-
-class Vtn:
-    # One VTN and the URLs it may be reached at (see the top of this file).
-    def __init__(self, name, candidates, target, port, txt_info, source, key=None):
-        self.name = name
-        self.candidates = candidates  # [(base_url, connect_host), ...], best first
-        self.target = target
-        self.port = port
-        self.txt = txt_info
-        self.source = source  # "mdns" or "config"
-        self.key = key or source  # the DNS-SD service name for "mdns"
-        self.rewind()
-
-    def rewind(self):
-        """Back to the first candidate."""
-        self.pos = 0
-        self.base_url, self.connect_host = self.candidates[0]
-
-    def next_candidate(self):
-        """Move to the next candidate URL: True, or False when none is left."""
-        if self.pos + 1 >= len(self.candidates):
-            return False
-        self.pos += 1
-        self.base_url, self.connect_host = self.candidates[self.pos]
-        return True
-
-    def same(self, other):
-        """The same service with the same candidates (the position aside)."""
-        return other is not None and (self.source, self.key, self.candidates) == (
-            other.source, other.key, other.candidates)
-
-    def __repr__(self):
-        return "<Vtn %s %s via %s (%s, %d/%d)>" % (self.name, self.base_url, self.connect_host, self.source,
-                                                  self.pos + 1, len(self.candidates))
-
-
-def static_vtn(url):
-    return Vtn("configured", [(url.rstrip("/"), None)], None, None, txt.parse_txt(()), "config")
 
 
 class Locator:
@@ -307,8 +266,9 @@ class Locator:
             if text != self._error:
                 self._error = text
                 if self.log:
-                    self.log.exception("mDNS discovery pass failed: %s; going on, next pass in %d s", text,
-                                       self._error_wait // 1000, exc_info=e)
+                    self.log.error("mDNS discovery pass failed: %s; going on, next pass in %d s", text,
+                                   self._error_wait // 1000)
+                    crash.print_trace(e)
         except Exception:  # MemoryError while logging: the task must go on all the same
             pass
 

@@ -113,12 +113,13 @@ class _ArrayReducer:
         self.total += 1
         self.state = _AFTER
 
-    def feed(self, chunk):
+    def feed(self, chunk, i=0, n=None):
+        """Body bytes chunk[i:n]; the chunk may be reused by the caller once this returns."""
         if not isinstance(chunk, (bytes, bytearray)):
             chunk = bytes(chunk)
-        self.bytes += len(chunk)
-        n = len(chunk)
-        i = 0
+        if n is None:
+            n = len(chunk)
+        self.bytes += n - i
         while i < n:
             state = self.state
             if state == _SCAN:
@@ -196,7 +197,7 @@ class _ArrayReducer:
                         esc = False
                         i += 1
                         continue
-                    j = buf.find(b'"', i)
+                    j = buf.find(b'"', i, n)
                     k = buf.find(b"\\", i, n if j < 0 else j)
                     if k >= 0:
                         esc = True

@@ -17,6 +17,9 @@
 # - A deadline on every await that touches the network (connect, each read,
 #   each write) and on the request as a whole: the device's streams have none.
 # - Redirects and error statuses are returned, never followed or raised.
+# - A request body is bytes, or a function returning an iterator of bytes
+#   pieces (called twice: once for Content-Length, once to send them), so a
+#   large body is never held whole.
 #
 #   resp = await http_client.request("GET", url, timeout_s=10, max_body=65536,
 #                                    connect_host="192.0.2.7", ssl_ctx=ctx)
@@ -28,7 +31,8 @@
 #   await s.close()
 #
 # Sink: with `sink`, a 2xx body is not kept: its bytes (de-chunked and
-# decompressed) go to sink.feed(chunk) as they arrive and sink.finish() is
+# decompressed) go to sink.feed(buf, start, end) as they arrive (a span of a
+# buffer that is reused right after the call) and sink.finish() is
 # called once the body is complete; Response.body is then b"". Bodies of
 # other statuses are always kept in Response.body (problem details to log).
 
@@ -68,45 +72,56 @@ class Response:
 
 
 class _Reader:
-    # Buffered reads with our own line limit: MicroPython's readline() has no
-    # limit at all and CPython's raises ValueError past 64 KiB.
-    def __init__(self, stream, timeout_s):
+    # Reads into the session's one buffer (no allocation per read: on the
+    # board's fragmented heap a fresh 1 KB block is often not there), with our
+    # own line limit (MicroPython's readline() has none). Body bytes are handed
+    # on as spans of that buffer: (reader.buf, reader.at, reader.at + n).
+    def __init__(self, stream, timeout_s, buf):
         self.stream = stream
         self.timeout_s = timeout_s
-        self.buf = b""
+        self.buf = buf
+        self.start = 0
+        self.end = 0
+        self.at = 0
         self.got_any = False
 
     async def _fill(self):
-        data = await asyncio.wait_for(self.stream.read(_READ), self.timeout_s)
-        if not data:
-            return False
-        self.got_any = True
-        self.buf = self.buf + data if self.buf else data
-        return True
+        # Only when empty: what was read before has been handed on.
+        while True:
+            n = await asyncio.wait_for(self.stream.readinto(self.buf), self.timeout_s)
+            if n is not None:
+                break  # None: TLS had no application data yet
+        self.start = 0
+        self.end = n
+        if n:
+            self.got_any = True
+        return n > 0
+
+    def pending(self):
+        return self.end > self.start
 
     async def line(self):
+        part = b""
         while True:
-            i = self.buf.find(b"\n")
-            if i >= 0:
-                out = self.buf[:i + 1]
-                self.buf = self.buf[i + 1:]
-                if len(out) > _MAX_LINE:
-                    raise HTTPError("header line longer than %d bytes" % _MAX_LINE)
-                return out
-            if len(self.buf) > _MAX_LINE:
+            if self.start == self.end and not await self._fill():
+                return part
+            i = self.buf.find(b"\n", self.start, self.end)
+            stop = self.end if i < 0 else i + 1
+            part += self.buf[self.start:stop]
+            self.start = stop
+            if len(part) > _MAX_LINE:
                 raise HTTPError("header line longer than %d bytes" % _MAX_LINE)
-            if not await self._fill():
-                out = self.buf
-                self.buf = b""
-                return out
+            if i >= 0:
+                return part
 
-    async def some(self, n):
-        """Up to n bytes; b"" at the end of the stream."""
-        if not self.buf and not await self._fill():
-            return b""
-        out = self.buf[:n]
-        self.buf = self.buf[n:]
-        return out
+    async def span(self, n):
+        """Up to n bytes at self.buf[self.at:self.at + result]; 0 at the end of the stream."""
+        if self.start == self.end and not await self._fill():
+            return 0
+        k = min(n, self.end - self.start)
+        self.at = self.start
+        self.start += k
+        return k
 
 
 class _Body:
@@ -117,17 +132,17 @@ class _Body:
         self.parts = []  # type: list[bytes]
         self.n = 0
 
-    def feed(self, chunk):
-        self.n += len(chunk)
+    def feed(self, buf, start, end):
+        self.n += end - start
         if self.n > self.max_body:
             raise HTTPError("body larger than %d bytes" % self.max_body)
         if self.sink is not None:
             try:
-                self.sink.feed(chunk)
+                self.sink.feed(buf, start, end)
             except ValueError as e:
                 raise BodyError(e)
         else:
-            self.parts.append(chunk)
+            self.parts.append(bytes(buf[start:end]))
 
     def data(self):
         return b"".join(self.parts)
@@ -136,11 +151,11 @@ class _Body:
 async def _exactly(reader, n, out):
     left = n
     while left > 0:
-        chunk = await reader.some(min(left, _READ))
-        if not chunk:
+        k = await reader.span(left)
+        if not k:
             raise HTTPError("connection closed %d bytes before the end of the body" % left)
-        out.feed(chunk)
-        left -= len(chunk)
+        out.feed(reader.buf, reader.at, reader.at + k)
+        left -= k
 
 
 def _chunk_size(line):
@@ -168,10 +183,10 @@ async def _read_chunked(reader, out):
 
 async def _read_to_close(reader, out):
     while True:
-        chunk = await reader.some(_READ)
-        if not chunk:
+        k = await reader.span(_READ)
+        if not k:
             return
-        out.feed(chunk)
+        out.feed(reader.buf, reader.at, reader.at + k)
 
 
 def _text(line):
@@ -217,7 +232,7 @@ def _gunzip(data, out):
             piece = d.read(_READ)
             if not piece:
                 return
-            out.feed(piece)
+            out.feed(piece, 0, len(piece))
     except MemoryError:
         raise HTTPError("no memory to decompress a gzip body")
     except (OSError, ValueError, EOFError) as e:
@@ -254,9 +269,9 @@ async def _read_body(reader, method, status, headers, out):
 
 
 class _Conn:
-    def __init__(self, key, reader, writer, timeout_s):
+    def __init__(self, key, reader, writer, timeout_s, buf):
         self.key = key
-        self.reader = _Reader(reader, timeout_s)
+        self.reader = _Reader(reader, timeout_s, buf)
         self.writer = writer
         self.used = 0
 
@@ -283,6 +298,7 @@ class Session:
         self.on_connect = on_connect
         self.keep_alive = keep_alive
         self.gzip = gzip and _deflate is not None
+        self.buf = bytearray(_READ)  # every read of this session lands here
         self.conn = None  # type: _Conn | None
         self.connections = 0  # opened so far (tests count reuse with it)
 
@@ -303,7 +319,7 @@ class Session:
         else:
             coro = asyncio.open_connection(target, port)
         reader, writer = await asyncio.wait_for(coro, self.timeout_s)
-        return _Conn((scheme, host, port, target), reader, writer, self.timeout_s)
+        return _Conn((scheme, host, port, target), reader, writer, self.timeout_s, self.buf)
 
     def _head(self, method, host, port, path, headers, body, default_port):
         host_header = host if port == default_port else "%s:%d" % (host, port)
@@ -317,14 +333,25 @@ class Session:
         for k in headers or {}:
             lines.append("%s: %s" % (k, headers[k]))
         if body is not None:
-            lines.append("Content-Length: %d" % len(body))
+            n = 0
+            if callable(body):
+                for p in body():
+                    n += len(p)
+            else:
+                n = len(body)
+            lines.append("Content-Length: %d" % n)
         return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
     async def _exchange(self, conn, method, head, body, sink):
         conn.used += 1
-        conn.reader.got_any = bool(conn.reader.buf)
+        conn.reader.got_any = conn.reader.pending()
         conn.writer.write(head)
-        if body:
+        if callable(body):
+            # A body made piece by piece (a long report): each piece sent before the next is made.
+            for p in body():
+                conn.writer.write(p)
+                await asyncio.wait_for(conn.writer.drain(), self.timeout_s)
+        elif body:
             conn.writer.write(body)
         await asyncio.wait_for(conn.writer.drain(), self.timeout_s)
         version, status, reason, headers = await _read_head(conn.reader)

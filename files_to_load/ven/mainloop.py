@@ -18,12 +18,11 @@ import logging
 import sys
 import time
 
-from ven import clock, config, discovery, eventstream, isotime, netup, pricemap, retry, schedule
-from ven.registration import Registration, ven_name
-from ven.reports import Reporter
+from ven import clock, crash, eventstream, isotime, netup, pricemap, retry, schedule
 from ven.button import Button
 from ven.openadr import Dedup, VtnClient, VtnError, select_programs
 from ven.outputs import RAMP_STEP_MS, Outputs
+from ven.vtn import DiscoveryError, StaticLocator, needs_mdns
 
 log = logging.getLogger("ven")
 
@@ -57,6 +56,7 @@ class State:
         self.clock = None        # ven.clock.Clock
         self.outputs_reason = None  # why the outputs are held at fail-safe, if they are
         self.tasks = {}          # name -> [state, restarts, last error]
+        self.ssl_ctx = None      # the one TLS context (CA loaded once), shared by every client
 
     def __repr__(self):
         return "<State ip=%s vtn=%r last_poll=%s last_error=%r clock=%s schedule=%r outputs=%r%s tasks=%r>" % (
@@ -69,16 +69,27 @@ class State:
 state = None
 
 
-def describe(e):
-    """An exception with its traceback, as text (sys.print_exception on MicroPython)."""
-    import io
-    buf = io.StringIO()
-    if hasattr(sys, "print_exception"):
-        sys.print_exception(e, buf)
-    else:
-        import traceback
-        traceback.print_exception(type(e), e, e.__traceback__, file=buf)
-    return buf.getvalue().rstrip()
+def _forget(name):
+    # A module used only now and then (registration, the config at start): once
+    # done, its code and tables leave the heap (MicroPython frees a module
+    # nothing refers to); the next use imports it again.
+    sys.modules.pop(name, None)
+    pkg = sys.modules.get("ven")
+    short = name.rpartition(".")[2]
+    if pkg is not None and hasattr(pkg, short):
+        delattr(pkg, short)
+
+
+async def _register(client, cfg, reg):
+    """Register with client's VTN (ven.registration, loaded for it); returns the
+    Registration to keep (backing off), or None once registered."""
+    if reg is None:
+        from ven.registration import Registration
+        reg = Registration(cfg)
+    if await reg.ensure(client, log):
+        _forget("ven.registration")
+        return None
+    return reg
 
 
 async def supervise(name, run, st, on_down=None):
@@ -95,7 +106,8 @@ async def supervise(name, run, st, on_down=None):
         except Exception as e:  # noqa: BLE001 - any failure of a task is logged and survived
             text = repr(e)
             if text != health[2]:
-                log.error("task %s failed (restarting it): %s", name, describe(e))
+                log.error("task %s failed (restarting it): %s", name, text)
+                crash.print_trace(e)
             health[1] += 1
             health[2] = text
         health[0] = "restarting"
@@ -114,7 +126,7 @@ async def _locate(locator, cfg, st):
     while True:
         try:
             return await locator.get()
-        except (discovery.DiscoveryError, OSError) as e:
+        except (DiscoveryError, OSError) as e:
             failures += 1
             st.last_error = "discovery: %s" % e
             wait = retry.delay(failures, cfg["vtn"]["retry_max_s"])
@@ -137,10 +149,11 @@ async def _poll(client, cfg, types, now, st, conditional):
     (builder, programs), or (None, programs) when the VTN said nothing changed."""
     # Programs by name: the configured list, else the VTN's TXT program_names, else all.
     names = cfg["vtn"]["program_names"] or (st.vtn.txt.get("program_names") if st.vtn and st.vtn.txt else None)
+    fresh = client.fresh
     programs = select_programs(await client.programs(conditional), names)
     if not programs:
         raise VtnError("no program named %s on the VTN" % (names or "anything"))
-    fresh, unchanged = client.fresh, client.unchanged
+    unchanged = client.unchanged
     # Duplicate events, and events of other programs (VTNs that ignore the
     # programID parameter), reach the schedule once / not at all.
     builder = Dedup(schedule.Builder(types, now, _seed(), st.schedule.anchors))
@@ -152,8 +165,9 @@ async def _poll(client, cfg, types, now, st, conditional):
             await client.events_into(p["id"], reducer, conditional)
     if client.unchanged > unchanged:
         if client.fresh == fresh:
-            return None, programs  # every page as it was
-        # Some pages changed, some did not (and their events were not sent): ask again plainly.
+            return None, programs  # the programs and every page of events as they were
+        # Some pages changed, some did not (and their events were not sent), or the
+        # programs changed (one may be gone, its events still in force): ask again plainly.
         return await _poll(client, cfg, types, now, st, False)
     return builder.builder, programs
 
@@ -204,17 +218,17 @@ async def _send_reports(client, reporter, st):
         try:
             await client.post_report(report)
         except VtnError as e:
-            log.warning("report %s not accepted, will retry: %s", report["reportName"], e)
+            log.warning("report %s not accepted, will retry: %s", report.name, e)
             continue
         reporter.sent(key)
-        log.info("report sent: %s", report["reportName"])
+        log.info("report sent: %s", report.name)
     return reporter.next_due(isotime.now())
 
 
 def _client(vtn, vtn_cfg, st):
-    # One client per VTN: it keeps the token, the API version, the TLS context and the validators.
+    # One client per VTN URL: it keeps the token, the API version and the validators.
     client = VtnClient(vtn.base_url, vtn_cfg, vtn.connect_host, vtn.txt, vtn.source, log,
-                       on_date=st.clock.note_http_date)
+                       ssl_ctx=st.ssl_ctx, on_date=st.clock.note_http_date)
     client.vtn = vtn
     return client
 
@@ -249,10 +263,16 @@ async def _serve(cfg, st, types, link):
     """Find the VTN on st.ip and poll it for ever; a failed poll keeps the last schedule."""
     vtn_cfg = cfg["vtn"]
     # Discovery keeps watching in its own task; a VTN change wakes the waits below.
-    locator = discovery.Locator(st.ip, vtn_cfg, log)
+    # A configured URL that needs no mDNS loads nothing of mDNS.
+    if needs_mdns(vtn_cfg):
+        from ven import discovery
+        locator = discovery.Locator(st.ip, vtn_cfg, log)
+    else:
+        locator = StaticLocator(vtn_cfg["url"])
     client = None
-    registration = Registration(cfg)
-    reporter = Reporter(ven_name(cfg), cfg["outputs"], log)
+    registered = None  # the client registered with
+    registration = None  # while registering (ven.registration loaded)
+    reporter = None  # once an event asks for reports (ven.reports loaded)
     try:
         failures = 0
         answered = False
@@ -277,14 +297,23 @@ async def _serve(cfg, st, types, link):
                     for err in builder.errors:
                         log.warning("event skipped: %s", err)
                     _adopt(st, builder.finish(), len(programs), builder.events)
-                    reporter.update(builder.reports, isotime.now())
+                    if builder.reports and reporter is None:
+                        from ven.reports import Reporter
+                        reporter = Reporter(vtn_cfg["ven_name"], cfg["outputs"], log)
+                    if reporter is not None:
+                        reporter.update(builder.reports, isotime.now())
                 builder = None
-                await registration.ensure(client, log)
-                report_due = await _send_reports(client, reporter, st)
+                if registered is not client:
+                    registration = await _register(client, cfg, registration)
+                    if registration is None:
+                        registered = client
+                report_due = await _send_reports(client, reporter, st) if reporter is not None else None
             except Exception as e:  # noqa: BLE001 - a poll may fail any way; the last schedule stays
                 builder = None
                 failures += 1
                 st.last_error = str(e) or repr(e)
+                # Pages that answered 200 in this poll were not adopted: a 304 to them is no "unchanged".
+                client.validators = {}
                 await client.end()
                 if isinstance(e, VtnError):
                     # quiet: a rejected credential still backing off; it was logged when it happened.
@@ -304,7 +333,8 @@ async def _serve(cfg, st, types, link):
                     if repr(e) != unexpected:
                         unexpected = repr(e)
                         log.error("poll %d failed, keeping the last schedule (%d bytes free): %s", failures,
-                                  gc.mem_free(), describe(e))
+                                  gc.mem_free(), unexpected)
+                        crash.print_trace(e)
                     else:
                         log.warning("poll %d failed, keeping the last schedule: %r", failures, e)
                 await locator.wait_change(retry.delay(failures, min(vtn_cfg["retry_max_s"], vtn_cfg["poll_interval_s"])))
@@ -376,6 +406,13 @@ async def run(cfg, outputs, st):
     types = outputs.payload_types()
     st.clock = clock.Clock(cfg["clock"], on_change=st.changed.set, vtn_timeout_s=cfg["vtn"]["http_timeout_s"])
     log.info("clock %s", st.clock.status())
+    from ven import tlsconf
+    try:
+        # Made once, early, while the heap still has room in one piece for it.
+        st.ssl_ctx = tlsconf.client_context(tlsconf.load_ca(cfg["vtn"]), cfg["vtn"]["tls_insecure"])
+    except tlsconf.TLSConfigError:
+        pass  # an https VTN then says why (VtnClient.setup_error); plain http needs none
+    _forget("ven.tlsconf")
     _resume(st)
 
     def failsafe():
@@ -399,13 +436,23 @@ async def run(cfg, outputs, st):
                 pass
 
 
-def main():
-    global state
+def _config():
+    # Read once at start; its module (the schema checks, the strict JSON parser) then goes.
+    from ven import config
     try:
-        cfg = config.load()
+        return config.load()
     except config.ConfigError as e:
         # No traceback: the message names the file, the key and the fix.
         print("CONFIG ERROR:", e)
+        return None
+    finally:
+        _forget("ven.config")
+
+
+def main():
+    global state
+    cfg = _config()
+    if cfg is None:
         return
     logging.basicConfig(level=_LEVELS[cfg["log_level"]])
     log.info("OpenADR 3 VEN starting; %d output channel(s)", len(cfg["outputs"]))

@@ -26,7 +26,7 @@ from mdns_client.util import bytes_to_name_list
 
 from ven import txt
 from ven.mdns_query import labels
-from ven.url import is_ip, split_url, URLError, valid_host
+from ven.url import is_ip, local_host, split_url, URLError, valid_host
 
 MAX_SERVICES = const(8)
 MAX_HOSTS = const(8)
@@ -103,15 +103,6 @@ def until(ttl, now):
     return time.ticks_add(now, min(ttl, _MAX_TTL_S) * 1000)
 
 
-def local_host(url):
-    """The .local host name a URL names (lower case), or None."""
-    try:
-        host = split_url(url)[1].rstrip(".").lower()
-    except URLError:
-        return None
-    return host if host.endswith(".local") and valid_host(host) else None
-
-
 class Cache:
     """What was heard about one service type; bounded, and feed() never raises."""
 
@@ -134,8 +125,10 @@ class Cache:
     def feed(self, data, addr, now):
         """One datagram from addr. Returns True if something that matters changed."""
         try:
-            if addr[1] != 5353:
-                return False  # RFC 6762 section 11: responses come from port 5353
+            if addr is not None and addr[1] != 5353:
+                # RFC 6762 section 11: responses come from port 5353 (the board's
+                # socket reads without the sender's address: addr None).
+                return False
             # Responses only (QR set), standard opcode, no error code (RFC 6762 18.3, 18.11).
             if len(data) < 12 or not data[2] & 0x80 or data[2] & 0x78 or data[3] & 0x0F:
                 return False

@@ -28,13 +28,15 @@ from micropython import const
 from mdns_client.constants import CLASS_IN, MDNS_ADDR, MDNS_PORT
 from mdns_client.structs import DNSQuestion, DNSQuestionWrapper
 
-# recvfrom allocates a buffer of this size for every datagram (MicroPython has
-# no recvfrom_into). An mDNS packet on the LAN fits one frame: RFC 6762 section
-# 17 keeps responses within the interface MTU, 1500 on Ethernet and Wi-Fi, so
+# Every datagram is read into one buffer of this size, allocated with the
+# socket (recvfrom would allocate a fresh block this big per datagram, which a
+# fragmented heap often does not have; MicroPython has no recvfrom_into, so the
+# sender's address is not known: see Cache.feed). Only the bytes received are
+# copied out. An mDNS packet on the LAN fits one frame: RFC 6762 section 17
+# keeps responses within the interface MTU, 1500 on Ethernet and Wi-Fi, so
 # 1472 bytes of UDP payload. Larger ones (up to 9000, fragmented) do not reach
 # the ESP32's lwIP, which does not reassemble IPv4 (ESP-IDF's default); on a
-# host they arrive cut short and count as malformed. mdns_client's
-# MAX_PACKET_SIZE (1700) would only ask for a bigger block.
+# host they arrive cut short and count as malformed.
 RECV_SIZE = const(1472)
 
 # RFC 6762 section 5.4: the top bit of a question's class asks for a unicast
@@ -68,6 +70,7 @@ class MdnsSocket:
         self.bind_error = None  # why 5353 could not be bound, when it could not
         self.send_errors = 0
         self.no_memory = 0      # datagrams dropped because no buffer could be allocated
+        self.buf = bytearray(RECV_SIZE)
         self.sock = None
         self._open()
         self._poller = select.poll()
@@ -109,29 +112,25 @@ class MdnsSocket:
         return True
 
     def receive(self, limit):
-        """Up to limit waiting datagrams as [(data, (ip, port))]; never blocks."""
-        out = []  # type: list
+        """Yields up to limit waiting datagrams, one at a time, as (data, None); never
+        blocks. Each is a copy of just its bytes, so one is live at a time."""
         sock = self.sock
         for _ in range(limit):
             if sock is None or not self._poller.poll(0):
-                break
+                return
             try:
-                out.append(sock.recvfrom(RECV_SIZE))
+                n = sock.readinto(self.buf)
+                if not n:
+                    return
+                data = bytes(memoryview(self.buf)[:n])
             except OSError:
-                break
+                return
             except MemoryError:
-                # No heap block for the buffer: the ESP32 port allocates it before
-                # reading, so the datagram stays queued and would fail the same way
-                # for ever. Reading one byte of it discards the rest (UDP), so the
-                # next one can be read. (The unix port copies after reading: there
-                # that byte may cost the next datagram, never a loop.) Counted; the
-                # caller logs it.
+                # No heap block for the copy: that datagram is lost (it has been
+                # read, so the next one can be). Counted; the caller logs it.
                 self.no_memory += 1
-                try:
-                    sock.recv(1)
-                except (OSError, MemoryError):
-                    break
-        return out
+                continue
+            yield data, None
 
     def close(self):
         if self.sock is not None:

@@ -4,10 +4,10 @@
 # in a ring of two int arrays (8 bytes a change, allocated once), and answers
 # "what did the load get from start to end": the time-weighted mean duty and
 # the state it spent longest in (fail-safe, idle at duty 0, running). Times are
-# Unix milliseconds kept as offsets from a base, moved forward (dropping what
-# falls before it) when they would leave 32 bits: about 12 days stay. Time
-# before the oldest change kept is unknown and left out of the mean; a window
-# with nothing known gives None.
+# Unix milliseconds kept as offsets from a base, moved forward when they would
+# leave 32 bits (about 12 days stay): changes before the new base are dropped,
+# but the one still in force there. Time before the oldest change kept is
+# unknown and left out of the mean; a window with nothing known gives None.
 #
 #   m = Meter()
 #   m.record(now_ms, duty, failsafe=False)      # at every change of the output
@@ -62,9 +62,10 @@ class Meter:
         for i in range(self.n):
             k = self._at(i)
             off = self.base + self.t[k] - new
-            if off >= 0:
+            # The last entry before the new base is still in force there: kept, at the base.
+            if off >= 0 or i + 1 == self.n or self.base + self.t[self._at(i + 1)] > new:
                 j = self._at(kept)
-                self.t[j] = off
+                self.t[j] = max(off, 0)
                 self.d[j] = self.d[k]
                 kept += 1
         self.base = new

@@ -20,7 +20,10 @@ import time
 import network
 from machine import Pin
 
-from ven.config import BOARDS
+# The LAN8720's RMII clock: GPIO17 out on the WROOM boards; the WROVER's PSRAM
+# takes GPIO16/17, so there it is GPIO0 (config.BOARDS lists the boards).
+_CLOCK_PIN_WROVER = 0
+_CLOCK_PIN = 17
 
 # WLAN.connect() was called this boot: start() leaves the rest to watch(). (boot.py's
 # Link and the main loop's are two objects, and the ESP32 keeps an old failure
@@ -40,7 +43,7 @@ class Link:
     def __init__(self, net_cfg, board="ESP32-POE", log=None):
         self.cfg = net_cfg
         self.wifi = net_cfg["interface"] == "wifi"
-        self.clock_pin = BOARDS[board][0]
+        self.clock_pin = _CLOCK_PIN_WROVER if board.endswith("WROVER") else _CLOCK_PIN
         self.log = log
         self.ip = None
         self.changed = asyncio.Event()

@@ -23,7 +23,8 @@
 # into a sink (ven.eventstream: ItemReducer for any list, one element at a time;
 # EventReducer for events into the schedule), so a page is never held whole:
 #
-#     sink.feed(chunk: bytes)  body bytes of one page (one JSON array), in order
+#     sink.feed(buf, start, end)  body bytes buf[start:end] of one page (one JSON
+#                              array), in order; buf is reused after the call
 #     sink.finish()            that page's body is complete; returns its count
 #     sink.count               after finish(): items in that page, duplicates included
 #     sink.new                 after finish(): items not seen in earlier pages;
@@ -53,7 +54,7 @@
 import json
 import time
 
-from ven import auth, http_client, tlsconf
+from ven import auth, http_client
 from ven.eventstream import ItemReducer
 from ven.url import join, quote, split_url, URLError, valid_host
 
@@ -213,6 +214,7 @@ class VtnClient:
         self.fresh = 0      # 200 answers to conditional GETs since begin()
         self.unchanged = 0  # 304 answers since begin()
         self.answers = 0    # responses of any status since begin() (0: the VTN never answered)
+        self._programs = None  # the last full answer of programs(), for a 304
         requires_auth = txt.get("requires_auth") if isinstance(txt, dict) else None
         self.auth = auth.Auth(vtn_cfg, requires_auth, clock)
         scheme, host = "", ""
@@ -228,6 +230,7 @@ class VtnClient:
             self.setup_error = ("VTN %s offers plain http only; refusing it (set vtn.default_scheme to "
                                 "\"http\" to allow plain http)" % self.base_url)
         if scheme == "https" and ssl_ctx is None and self.setup_error is None:
+            from ven import tlsconf  # the loop gives its one context; loaded only without it
             try:
                 ssl_ctx = tlsconf.client_context(tlsconf.load_ca(vtn_cfg), self.insecure)
             except tlsconf.TLSConfigError as e:
@@ -388,7 +391,10 @@ class VtnClient:
         then counts in `unchanged` (and is returned), a 200 in `fresh`."""
         url = self.url(path, params)
         await self._authorize()
-        body = json.dumps(obj).encode("utf-8") if obj is not None else None
+        body = None
+        if obj is not None:
+            # An object that writes itself in pieces (ven.reports.Report), or plain JSON.
+            body = obj.pieces if hasattr(obj, "pieces") else json.dumps(obj).encode("utf-8")
         ctype = "application/json" if body is not None else None
         headers = None
         if conditional:
@@ -464,9 +470,18 @@ class VtnClient:
         return out
 
     async def programs(self, conditional=False):
-        """The VTN's programs, each reduced to what the VEN uses."""
+        """The VTN's programs, each reduced to what the VEN uses. conditional: when
+        every page is unchanged (304), the list of the last full answer."""
         await self.ensure_version()
-        return await self._list("/programs", self._target_params(), _PROGRAM_FIELDS, conditional)
+        fresh, unchanged = self.fresh, self.unchanged
+        got = await self._list("/programs", self._target_params(), _PROGRAM_FIELDS, conditional)
+        if self.unchanged > unchanged:
+            if self.fresh == fresh and self._programs is not None:
+                return self._programs
+            # Some pages changed, some did not (their programs were not sent): all again, plainly.
+            got = await self._list("/programs", self._target_params(), _PROGRAM_FIELDS)
+        self._programs = got
+        return got
 
     async def events_into(self, program_id, sink, conditional=False):
         """Every event of one program, paged, into sink (see the header). 3.1 VTNs
@@ -541,7 +556,20 @@ class VtnClient:
         return await self._create(self._resources_path(ven_id), body)
 
     async def post_report(self, report):
-        return await self._create("/reports", report)
+        """POST a report (anything call() takes as obj); the VTN's copy of it is not read."""
+        await self.call("POST", "/reports", obj=report, sink=_Discard(), ok=(200, 201))
+
+
+class _Discard:
+    # A sink for answers the VEN does not need (a report echoed back can be long).
+    count = 0
+    new = 0
+
+    def feed(self, buf, start, end):
+        pass
+
+    def finish(self):
+        return 0
 
 
 def select_programs(programs, wanted_names):

@@ -44,14 +44,9 @@ def _parse(r):
     return data
 
 
-def ven_name(cfg):
-    """vtn.ven_name, else the network host name."""
-    return cfg["vtn"].get("ven_name") or cfg["network"].get("hostname") or "openadr-ven"
-
-
 class Registration:
     def __init__(self, cfg, path=STATE_PATH, clock=time.time):
-        self.name = ven_name(cfg)
+        self.name = cfg["vtn"]["ven_name"]
         self.channels = [ch["name"] for ch in cfg["outputs"]]
         self.retry_max_s = cfg["vtn"]["retry_max_s"]
         self.path = path

@@ -31,11 +31,13 @@
 #
 #   r = Reporter(ven_name, cfg["outputs"], log)
 #   r.update(builder.reports, now)                    # after every good poll
-#   for key, body in r.due(now, version, applied, planned):
-#       await client.post_report(body); r.sent(key)
+#   for key, report in r.due(now, version, applied, planned):
+#       await client.post_report(report); r.sent(key)   # report.pieces(): its JSON body
 #   r.next_due(now)                                   # when to look again, or None
 #     applied(channel index, start, end) -> (mean load duty, meter state) or None
 #     planned(channel index, t) -> load duty the schedule gives at t
+
+import json
 
 from ven import isotime
 from ven.meter import FAILSAFE, IDLE, RUNNING
@@ -171,7 +173,7 @@ class Reporter:
             self.log.warning("reports of event %s dropped: %s", eid, why)
 
     def due(self, now, version, applied, planned):
-        """[(key, report body)] for every report that is due now."""
+        """[(key, Report)] for every report that is due now (Report.pieces() is its JSON body)."""
         out = []
         for key in self.plans:
             plan = self.plans[key]
@@ -179,14 +181,14 @@ class Reporter:
             sp = plan.span(plan.k, src)
             if sp is None or sp[2] > now:
                 continue
-            body = self._body(src, plan, sp[0], sp[1], version, applied, planned)
-            if body is None:
+            report = Report(self, src, plan, sp[0], sp[1], version, applied, planned)
+            if not report.has_data():
                 # Nothing known to report (e.g. the board was off): skip it, say so once.
                 if self.log is not None:
                     self.log.warning("no data for the %s report %d of event %s: skipped", plan.type, plan.k, key[0])
                 plan.k += 1
                 continue
-            out.append(((key, plan.k), body))
+            out.append(((key, plan.k), report))
         return out
 
     def sent(self, key):
@@ -204,61 +206,100 @@ class Reporter:
                 best = sp[2]
         return best
 
-    def _value(self, src, plan, ci, u, iid, s, e, applied, planned):
-        typ = plan.type
+
+def _json(obj):
+    return json.dumps(obj).encode("utf-8")
+
+
+class Report:
+    """One report, written as it is sent: its body is produced in pieces (one
+    interval each), twice (once to count its length), never held whole: a
+    report of 96 intervals would be ~10 KB of text and more as objects."""
+
+    def __init__(self, reporter, src, plan, first, last, version, applied, planned):
+        self.reporter = reporter
+        self.src = src
+        self.plan = plan
+        self.first = first
+        self.last = last
+        self.version = version
+        self.applied = applied
+        self.planned = planned
+        w0 = src.window(first)
+        w1 = src.window(last) or w0
+        if w1 is None:
+            w1 = w0 = src.window(plan.start + plan.k * plan.every)
+        self.name = "%s %s %s %s-%s" % (reporter.ven_name, src.event_id, plan.type, w0[0], w1[0])
+
+    def _channels(self):
+        typ = self.plan.type
+        values = self.src.values
+        for ci in range(len(self.reporter.channels)):
+            ptype = self.reporter.channels[ci]["payload_type"]
+            if (typ in REPORTABLE or typ == ptype) and (not values or ptype in values):
+                yield ci
+
+    def _intervals(self, ci):
+        # (interval id, start, end, value) of each interval this report has a value for.
+        src = self.src
+        for u in range(self.first, self.last + 1):
+            w = src.window(u)
+            if w is None:
+                continue
+            v = self._value(ci, u, w[1], w[2])
+            if v is not None:
+                yield w[0], w[1], w[2], v
+
+    def _value(self, ci, u, s, e):
+        typ = self.plan.type
         if typ not in REPORTABLE:
-            vals = src.values.get(typ)
-            v = vals[u % len(src.ids)] if vals is not None else _GAP
+            vals = self.src.values.get(typ)
+            v = vals[u % len(self.src.ids)] if vals is not None else _GAP
             return None if v == _GAP else v
-        if plan.hist:
-            got = applied(ci, s, e)
+        if self.plan.hist:
+            got = self.applied(ci, s, e)
             if got is None:
                 return None
             duty, state = got
         else:
-            duty = planned(ci, (s + e) // 2)
+            duty = self.planned(ci, (s + e) // 2)
             state = FAILSAFE if duty is None else (IDLE if not duty else RUNNING)
         if typ == "SETPOINT":
             return None if duty is None else round(duty * 1000 / _DUTY_MAX) / 10
         return _STATES[state]
 
-    def _body(self, src, plan, first, last, version, applied, planned):
-        typ = plan.type
-        resources = []
-        ids = []
-        for ci in range(len(self.channels)):
-            ch = self.channels[ci]
-            if typ not in REPORTABLE and typ != ch["payload_type"]:
-                continue
-            if src.values and ch["payload_type"] not in src.values:
-                continue
-            intervals = []
-            for u in range(first, last + 1):
-                w = src.window(u)
-                if w is None:
-                    continue
-                iid, s, e = w
-                v = self._value(src, plan, ci, u, iid, s, e, applied, planned)
-                if v is None:
-                    continue
-                if iid not in ids:
-                    ids.append(iid)
-                intervals.append({"id": iid, "intervalPeriod": {
-                    "start": isotime.format_datetime(s), "duration": "PT%dS" % (e - s)},
-                    "payloads": [{"type": typ, "values": [v]}]})
-            if intervals:
-                resources.append({"resourceName": ch["name"], "intervals": intervals})
-        if not resources:
-            return None
+    def has_data(self):
+        for ci in self._channels():
+            for _ in self._intervals(ci):
+                return True
+        return False
+
+    def pieces(self):
+        """The report's JSON body, in pieces of bytes."""
+        typ = self.plan.type
         # SETPOINT is the mean over the interval; a forecast is a forecast.
-        reading = "FORECAST" if not plan.hist else ("MEAN" if typ == "SETPOINT" else "DIRECT_READ")
+        reading = "FORECAST" if not self.plan.hist else ("MEAN" if typ == "SETPOINT" else "DIRECT_READ")
         descriptor = {"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": typ, "readingType": reading}
         if typ == "SETPOINT":
             descriptor["units"] = "PERCENT"
-        body = {"eventID": src.event_id, "clientName": self.ven_name,
-                "reportName": "%s %s %s %s-%s" % (self.ven_name, src.event_id, typ, ids[0], ids[-1]),
-                "payloadDescriptors": [descriptor], "resources": resources}
-        if version == "3.0":
+        head = {"eventID": self.src.event_id, "clientName": self.reporter.ven_name, "reportName": self.name,
+                "payloadDescriptors": [descriptor]}
+        if self.version == "3.0":
             # 3.0.1 requires the program (3.1.0 dropped the field).
-            body["programID"] = src.program_id
-        return body
+            head["programID"] = self.src.program_id
+        yield _json(head)[:-1] + b', "resources": ['
+        sep = b""
+        for ci in self._channels():
+            first = True
+            for iid, s, e, v in self._intervals(ci):
+                if first:
+                    yield sep + b'{"resourceName": ' + _json(self.reporter.channels[ci]["name"]) + b', "intervals": ['
+                    sep = b", "
+                else:
+                    yield b", "
+                first = False
+                yield _json({"id": iid, "intervalPeriod": {"start": isotime.format_datetime(s), "duration":
+                                                              "PT%dS" % (e - s)}, "payloads": [{"type": typ, "values": [v]}]})
+            if not first:
+                yield b"]}"
+        yield b"]}"

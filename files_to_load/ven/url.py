@@ -128,3 +128,12 @@ def quote(text):
         else:
             out.append("%%%02X" % b)
     return "".join(out)
+
+
+def local_host(url):
+    """The .local host name a URL names (lower case), or None."""
+    try:
+        host = split_url(url)[1].rstrip(".").lower()
+    except URLError:
+        return None
+    return host if host.endswith(".local") and valid_host(host) else None

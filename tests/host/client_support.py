@@ -117,3 +117,30 @@ async def cycle(c, *calls):
 
 def paths(records, method=None):
     return [(r["method"], r["rel"]) for r in records if method is None or r["method"] == method]
+
+
+def event_sink():
+    """(events, sink): a sink for VtnClient.events_into/pages that keeps every
+    element as a whole dict (tests only: the firmware reduces events into a
+    schedule). Non-objects are left out; an id seen before counts as a duplicate."""
+    from ven.eventstream import ItemReducer
+    out = []
+    seen = set()
+
+    def take(obj):
+        if not isinstance(obj, dict):
+            return None
+        oid = obj.get("id")
+        if oid is not None:
+            if oid in seen:
+                return False
+            seen.add(oid)
+        out.append(obj)
+    return out, ItemReducer(take, max_value_bytes=1 << 20)
+
+
+async def events(c, program_id, conditional=False):
+    """Every event of one program as full dicts, paged like the firmware asks for them."""
+    out, sink = event_sink()
+    await c.events_into(program_id, sink, conditional)
+    return out

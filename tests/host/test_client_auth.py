@@ -1,14 +1,16 @@
 """OAuth2 client credentials of the firmware's VTN client (ven.auth + ven.openadr) against
 the dev VTN over HTTPS: token discovery and request, refresh before expiry, 401 ->
 one new token -> one retry, odd token responses, rejected credentials backing off,
-and VTNs that need no token. The client's clock is fake where expiry matters."""
+VTNs that need no token, and where the token URL comes from (GET /auth/server, else
+{base}/auth/token with one warning). The client's clock is fake where expiry matters."""
+import json
 import urllib.parse
 
 import pytest
 
 from tests.host import openadr_check
-from tests.host.client_support import (CLIENT_ID, SECRET, FakeClock, client, cycle, run, scenario, start_vtn, switchable,
-                                       vtn_cfg)
+from tests.host.client_support import (CLIENT_ID, SECRET, FakeClock, LogCapture, client, cycle, run, scenario,
+                                       start_vtn, switchable, vtn_cfg)
 from ven.openadr import VtnError
 
 ADDR = "127.0.0.63"
@@ -142,3 +144,83 @@ def test_no_token_when_discovery_says_no_auth_or_no_credentials(vtn):
 def test_token_required_but_no_credentials_says_what_to_set(vtn):
     with pytest.raises(VtnError, match="set vtn.client_id and vtn.client_secret"):
         run(cycle(client(vtn.url, vtn_cfg(vtn, client_id="", client_secret="")), programs))
+
+
+# --------------------------------------------------------------------------
+# Where the token comes from: GET /auth/server, or {base}/auth/token when that fails
+
+
+async def poll(c):
+    from tests.host.client_support import events
+    return await c.programs(), await events(c, "1")
+
+
+def polls_with_the_fallback(vtn, cycles=2):
+    log = LogCapture()
+    c = client(vtn.url, vtn_cfg(vtn), log=log.logger)
+    for _ in range(cycles):
+        (programs, evs), = run(cycle(c, poll))
+        assert programs and [e["id"] for e in evs] == ["1"]
+    assert c.token_url == vtn.url + "/auth/token"
+    warnings = [m for m in log.lines("WARNING") if "token endpoint" in m]
+    assert len(warnings) == 1, log.records  # said once, not at every poll
+    recs = new(vtn)
+    assert [r["rel"] for r in recs].count("/auth/server") == 1
+    assert ("POST", "/auth/token", 200) in [(r["method"], r["rel"], r["status"]) for r in recs]
+    assert [r["status"] for r in recs if r["rel"] in ("/programs", "/events")] == [200] * (2 * cycles)
+    return c, warnings[0]
+
+
+def test_a_token_url_without_a_host_falls_back_to_the_base(vtn):
+    # hostless_token_url: a VTN that builds tokenURL from a broken Host header.
+    doc = scenario()
+    doc["quirks"] = {"hostless_token_url": True}
+    vtn.use(doc)
+    c, warning = polls_with_the_fallback(vtn)
+    answered = json.loads([r for r in new(vtn) if r["rel"] == "/auth/server"][0]["response"])
+    assert answered["tokenURL"] == "https:///openadr3/3.1.0/auth/token"
+    assert "no usable host" in warning and "https:///openadr3/3.1.0/auth/token" in warning
+    assert c.version == "3.1"
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_auth_server_refused_falls_back_to_the_base(vtn, status):
+    # 3.0.1 VTNs have no /auth/server (404); some protect it with a token (401, 403).
+    doc = scenario()
+    doc["faults"] = [{"path": "/auth/server", "status": status}]
+    vtn.use(doc)
+    c, warning = polls_with_the_fallback(vtn)
+    assert "HTTP %d" % status in warning
+    assert c.version == "3.1"  # the base path says so; active=true was sent
+    assert all(r["query"].get("active") == ["true"] for r in new(vtn) if r["rel"] == "/events")
+
+
+def test_a_token_url_on_another_host_is_used(vtn):
+    # The VTN is reached by its .local name; its token endpoint by address (in the same certificate).
+    doc = scenario()
+    token_url = "https://%s:%d/openadr3/3.1.0/auth/token" % (ADDR, vtn.port)
+    doc["auth"]["token_url"] = token_url
+    vtn.use(doc)
+    log = LogCapture()
+    c = client(vtn.url.replace(ADDR, "dev-vtn.local"), vtn_cfg(vtn), connect_host=ADDR, log=log.logger)
+    (programs, evs), = run(cycle(c, poll))
+    assert programs and evs and c.token_url == token_url
+    assert not log.lines("WARNING")
+    assert c.session.connections >= 2  # the token endpoint is another origin: its own (verified) connection
+    assert [(r["method"], r["rel"], r["status"]) for r in new(vtn)][:2] == [
+        ("GET", "/auth/server", 200), ("POST", "/auth/token", 200)]
+
+
+def test_a_string_status_in_a_problem_is_read(vtn):
+    # string_status: "status": "500" in problem+json.
+    doc = scenario()
+    doc["quirks"] = {"string_status": True}
+    doc["faults"] = [{"path": "/programs", "status": 500}]
+    vtn.use(doc)
+    with pytest.raises(VtnError) as info:
+        run(cycle(client(vtn.url, vtn_cfg(vtn)), programs))
+    problem = json.loads([r for r in new(vtn) if r["rel"] == "/programs"][0]["response"])
+    assert problem["status"] == "500"
+    text = str(info.value)
+    assert info.value.status == 500 and "HTTP 500" in text and problem["title"] in text
+    assert text.count("GET ") == 1

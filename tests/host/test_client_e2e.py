@@ -36,8 +36,11 @@ def test_https_auth_mdns_registration_and_reports(tmp_path):
     start = int(time.time()) + 3
     doc = conforming(scenario_dict(start))
     doc["auth"] = AUTH
-    doc["events"][0]["reportDescriptors"] = [{"payloadType": "SETPOINT", "frequency": 1, "repeat": -1},
-                                             {"payloadType": "PRICE", "frequency": 2, "repeat": -1}]
+    # One SETPOINT per interval (startInterval 0, numIntervals 1, as often as there are
+    # intervals), one PRICE acknowledgement of every two intervals after the second of them.
+    doc["events"][0]["reportDescriptors"] = [
+        {"payloadType": "SETPOINT", "startInterval": 0, "numIntervals": 1, "frequency": 1, "repeat": -1},
+        {"payloadType": "PRICE", "startInterval": 1, "numIntervals": 2, "frequency": 2, "repeat": -1}]
     sc = tmp_path / "scenario.json"
     write(sc, doc)
     with DevVtn(sc, "127.0.0.66", advertise=True, name="Secure VTN", tls_dir=str(tmp_path / "tls"),
@@ -70,6 +73,9 @@ def test_https_auth_mdns_registration_and_reports(tmp_path):
         if rep in setpoints:
             reported += [iv["id"] for iv in rep["resources"][0]["intervals"]]
     assert len(reported) == len(set(reported))  # each interval reported once
+    assert sorted(reported) == list(range(len(reported)))  # from the first interval on, in order
+    prices = [p for p in reports if p["payloadDescriptors"][0]["payloadType"] == "PRICE"]
+    assert prices and all(len(res["intervals"]) == 2 for p in prices for res in p["resources"])
     assert "report sent" in first_log
 
 

@@ -1,19 +1,22 @@
 """Resources of the firmware's VTN client: paging, duplicates, targets, VEN and resource
-registration that survives a reboot, reports whose interval IDs match the event's,
-and a 3.0.1-shaped server. Dev VTN over HTTPS with auth; every exchange checked
-against the openadr3 models and the OpenAPI file of the server's version."""
+registration that survives a reboot (and a VTN that answers a name conflict with []),
+reports whose interval IDs match the event's, and a 3.0.1-shaped server. Dev VTN over
+HTTPS with auth; every exchange checked against the openadr3 models and the OpenAPI
+file of the server's version."""
 import json
 import zlib
 
 import pytest
 
 from tests.host import openadr_check
-from tests.host.client_support import (FUTURE, client, cycle, run, scenario, start_vtn, switchable, vtn_cfg)
+from tests.host.client_support import (FUTURE, LogCapture, client, cycle, events, run, scenario, start_vtn,
+                                       switchable, vtn_cfg)
 from tests.host.test_http_client import RawServer
-from ven import eventstream, isotime, pricemap, schedule
-from ven.openadr import Collector, Dedup, VtnClient
+from ven import eventstream, isotime, schedule
+from ven.meter import IDLE, RUNNING
+from ven.openadr import Dedup, VtnClient
 from ven.registration import Registration
-from ven.reports import Reporter, interval_windows
+from ven.reports import Reporter
 
 ADDR = "127.0.0.64"
 ADDR_301 = "127.0.0.65"
@@ -44,9 +47,9 @@ def new(vtn):
 def test_150_events_come_in_3_pages(vtn):
     c = client(vtn.url, vtn_cfg(vtn))
 
-    async def events(c):
-        return await c.events("1")
-    evs, = run(cycle(c, events))
+    async def events_1(c):
+        return await events(c, "1")
+    evs, = run(cycle(c, events_1))
     assert len(evs) == 151 and len(set(e["id"] for e in evs)) == 151  # event "1" + 150
     pages = [r for r in new(vtn) if r["rel"] == "/events"]
     # Three full pages of 50 (+ the price event), then the short page that ends it.
@@ -77,9 +80,12 @@ def test_targets_are_sent_and_honoured(vtn):
     c = client(vtn.url, vtn_cfg(vtn, targets=["group-a"]))
 
     async def both(c):
-        return await c.programs(), await c.events("2")
+        return await c.programs(), await events(c, "2")
     (progs, evs), = run(cycle(c, both))
-    assert [p["id"] for p in progs] == ["1", "2"] and progs[1]["targets"] == ["group-a"]  # group-b hidden
+    assert [p["id"] for p in progs] == ["1", "2"]
+    answered = json.loads([r for r in new(vtn) if r["rel"] == "/programs"][0]["response"])
+    assert answered[1]["targets"] == ["group-a"]  # group-b hidden
+    assert progs[1] == {"id": "2", "programName": "fleet"}  # only what the VEN uses is kept
     assert [e["id"] for e in evs] == ["t1"]
     assert all(r["query"].get("targets") == ["group-a"] for r in new(vtn) if r["rel"] in ("/programs", "/events"))
     openadr_check.check_records(new(vtn))
@@ -96,42 +102,64 @@ def test_duplicate_events_in_a_page_count_once():
     reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
     async def go():
-        results = []
-        for path in ("collector", "reducer"):
-            async with RawServer(reply) as srv:
-                c = VtnClient("http://127.0.0.1:%d/openadr3/3.1.0" % srv.port,
-                              vtn_cfg(client_id="", client_secret=""))
-                if path == "collector":
-                    results.append([e["id"] for e in await c.events("1")])
-                else:
-                    builder = Dedup(schedule.Builder(["PRICE"], 0))
-                    await c.events_into("1", eventstream.EventReducer(builder))
-                    results.append((builder.events, builder.dropped))
-                await c.end()
-        return results
-    ids, (built, dropped) = run(go())
-    assert ids == ["a", "b", "c"]
-    assert (built, dropped) == (3, 2)
+        async with RawServer(reply) as srv:
+            c = VtnClient("http://127.0.0.1:%d/openadr3/3.1.0" % srv.port, vtn_cfg(client_id="", client_secret=""))
+            builder = Dedup(schedule.Builder(["PRICE"], 0))
+            builder.program_id = "1"
+            await c.events_into("1", eventstream.EventReducer(builder))
+            await c.end()
+            return builder
+    builder = run(go())
+    assert (builder.events, builder.dropped, builder.other) == (3, 2, 0)
+    assert builder.finish().events() == ["a", "b", "c"]
 
 
-def test_unchanged_events_are_kept_from_the_last_poll():
-    first = Collector()
-    first.feed(json.dumps(event_page("a", "b")).encode())
-    first.finish()
-    prev = first.by_id()
-    again = Collector(prev)
-    again.feed(json.dumps(event_page("a", "b")).encode())
-    again.finish()
-    assert [e is prev[e["id"]] for e in again.result()] == [True, True] and not again.changed
-    changed = Collector(prev)
-    changed.feed(json.dumps(event_page("a") + event_page("b", stamp="2026-01-02T00:00:00Z")).encode())
-    changed.finish()
-    assert changed.result()[0] is prev["a"] and changed.result()[1] is not prev["b"] and changed.changed
-    gone = Collector(prev)
-    gone.feed(json.dumps(event_page("a")).encode())
-    gone.finish()
-    gone.result()
-    assert gone.changed
+def test_events_of_other_programs_are_dropped():
+    # Some VTNs ignore programID (the reference implementation): what they send of
+    # other programs never reaches the schedule. An event without programID is kept.
+    page = event_page("a", "b", "c", "d")
+    page[1]["programID"] = "2"
+    page[3]["programID"] = "3"
+    del page[2]["programID"]
+    builder = Dedup(schedule.Builder(["PRICE"], 0))
+    builder.program_id = "1"
+    reducer = eventstream.EventReducer(builder)
+    reducer.feed(json.dumps(page).encode())
+    assert reducer.finish() == 4
+    assert (builder.events, builder.other, builder.dropped, reducer.new) == (2, 2, 0, 4)
+    assert builder.finish().events() == ["a", "c"]
+    # The other program's events dropped in one page do not count as seen for the next.
+    builder.program_id = "2"
+    reducer.feed(json.dumps(page[1:2]).encode())
+    reducer.finish()
+    assert builder.events == 3 and sorted(builder.finish().events()) == ["a", "b", "c"]
+
+
+def test_space_timestamps_are_read(vtn):
+    # space_timestamps: "2026-06-01 00:00:00" (no T, no zone). Overlapping events of one
+    # priority go by the later modificationDateTime, so the stamps must be read, not skipped.
+    doc = scenario()
+    doc["events"] = event_page("old", "new")
+    doc["events"][0]["modificationDateTime"] = "2026-01-01T00:00:00Z"
+    doc["events"][1]["modificationDateTime"] = "2026-06-01T00:00:00Z"
+    doc["events"][1]["intervals"][0]["payloads"][0]["values"] = [0.9]
+    for ev in doc["events"]:
+        for k in ("objectType", "createdDateTime"):
+            del ev[k]
+    doc["quirks"] = {"space_timestamps": True}
+    vtn.use(doc)
+    now = isotime.parse_datetime(FUTURE)
+    builder = Dedup(schedule.Builder(["PRICE"], now))
+
+    async def poll(c):
+        programs = await c.programs()
+        await c.events_into("1", eventstream.EventReducer(builder))
+        return programs
+    programs, = run(cycle(client(vtn.url, vtn_cfg(vtn)), poll))
+    answered = json.loads([r for r in new(vtn) if r["rel"] == "/events"][0]["response"])
+    assert [e["modificationDateTime"] for e in answered] == ["2026-01-01 00:00:00", "2026-06-01 00:00:00"]
+    assert programs and builder.errors == []
+    assert builder.finish().value_at("PRICE", now + 60) == 0.9
 
 
 def reg_cfg(path_name="ven-7"):
@@ -177,96 +205,149 @@ def test_registration_finds_or_creates_and_survives_a_reboot(vtn, tmp_path):
     assert [r for r in new(vtn) if r["method"] == "POST" and r["rel"] != "/auth/token"] == []
 
 
-def report_event(start, n=4, step=10, **desc):
-    d = {"payloadType": "SETPOINT"}
-    d.update(desc)
+def test_a_conflict_answered_with_an_empty_list_looks_at_every_ven(vtn, tmp_path):
+    # conflict_empty_list: 409 with the body [] (not a problem). Another client owns the
+    # name, so the VTN shows it to nobody else: the VEN looks without the name filter,
+    # finds nothing, and says the VTN's 409 (prices are still followed).
+    doc = scenario()
+    doc["auth"]["clients"]["someone-else"] = "pw"
+    doc["quirks"] = {"conflict_empty_list": True}
+    vtn.use(doc)
+    other = client(vtn.url, vtn_cfg(vtn, client_id="someone-else", client_secret="pw"))
+
+    async def take_the_name(c):
+        return await c.create_ven("ven-taken")
+    run(cycle(other, take_the_name))
+    vtn.mark = len(vtn.records())
+    log = LogCapture()
+    reg = Registration(reg_cfg("ven-taken"), str(tmp_path / "ids.json"))
+
+    async def ensure(c):
+        return await reg.ensure(c, log.logger)
+    assert run(cycle(client(vtn.url, vtn_cfg(vtn)), ensure)) == [False]
+    vens = [(r["method"], r["query"].get("venName"), r["status"], r["response"]) for r in new(vtn) if r["rel"] == "/vens"]
+    assert [v[:3] for v in vens] == [("GET", ["ven-taken"], 200), ("POST", None, 409), ("GET", None, 200)]
+    assert vens[1][3] == "[]"
+    warning, = [m for m in log.lines("WARNING") if "registration failed" in m]
+    assert "POST %s/vens: HTTP 409" % vtn.url in warning and warning.count("POST ") == 1
+
+
+def test_a_conflict_the_name_filter_hid_is_resolved_without_it():
+    # A VTN whose venName filter misses the VEN it then says exists (409, body []):
+    # the VEN is found among all VENs and nothing is created twice.
+    def answer(status, obj):
+        body = json.dumps(obj).encode()
+        return b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (
+            status, len(body), body)
+
+    async def reply(writer, srv):
+        head = srv.requests[-1][0].decode()
+        line = head.split("\r\n")[0]
+        if line.startswith("GET /openadr3/3.1.0/vens?venName="):
+            out = answer(200, [])
+        elif line.startswith("POST /openadr3/3.1.0/vens "):
+            out = answer(409, [])
+        elif line.startswith("GET /openadr3/3.1.0/vens?"):
+            out = answer(200, [{"id": "v-1", "venName": "other"}, {"id": "v-9", "venName": "ven-7"}])
+        elif line.startswith("GET /openadr3/3.1.0/resources?resourceName=heater"):
+            out = answer(200, [{"id": "r-1", "resourceName": "heater", "venID": "v-9"}])
+        elif line.startswith("GET /openadr3/3.1.0/resources?resourceName=charger"):
+            out = answer(200, [{"id": "r-2", "resourceName": "charger", "venID": "v-9"}])
+        else:
+            out = answer(500, {"title": "unexpected " + line})
+        writer.write(out)
+        await writer.drain()
+
+    async def go(path):
+        async with RawServer(reply) as srv:
+            c = VtnClient("http://127.0.0.1:%d/openadr3/3.1.0" % srv.port, vtn_cfg(client_id="", client_secret=""))
+            reg = Registration(reg_cfg(), path)
+            ok = await reg.ensure(c)
+            await c.end()
+            return ok, reg, [h.decode().split("\r\n")[0].split(" ")[:2] for h, _ in srv.requests]
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        ok, reg, lines = run(go(d + "/ids.json"))
+    assert ok and (reg.ven_id, reg.resources) == ("v-9", {"heater": "r-1", "charger": "r-2"})
+    assert [m for m, _ in lines] == ["GET", "POST", "GET", "GET", "GET"]  # one POST: the refused one
+    assert lines[2][1] == "/openadr3/3.1.0/vens?skip=0&limit=50"
+
+
+def report_event(start, n=4, step=10):
     return {"id": "1", "programID": "1", "eventName": "prices with reports",
             "intervalPeriod": {"start": isotime.format_datetime(start), "duration": "PT%dS" % step},
             "payloadDescriptors": [{"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "PRICE",
                                     "units": "KWH", "currency": "USD"}],
-            "reportDescriptors": [d, {"payloadType": "PRICE", "frequency": 2, "repeat": -1},
-                                  {"payloadType": "OPERATING_STATE", "frequency": 1, "repeat": 2},
+            # One SETPOINT per interval; PRICE every second interval covering two; one
+            # OPERATING_STATE of every interval after the last (the defaults); USAGE: not producible.
+            "reportDescriptors": [{"payloadType": "SETPOINT", "startInterval": 0, "numIntervals": 1,
+                                   "repeat": -1},
+                                  {"payloadType": "PRICE", "startInterval": 1, "numIntervals": 2,
+                                   "frequency": 2, "repeat": -1},
+                                  {"payloadType": "OPERATING_STATE"},
                                   {"payloadType": "USAGE"}],
-            "intervals": [{"id": 100 + i, "payloads": [{"type": "PRICE", "values": [0.1 + i / 10]}]}
+            "intervals": [{"id": 100 + i, "payloads": [{"type": "PRICE", "values": [round(0.1 + i / 10, 1)]}]}
                           for i in range(n)]}
 
 
-def level(channel, t):
-    ev = report_event(1000)
-    for iid, s, e in interval_windows(ev):
-        if s <= t < e:
-            v = 0.1 + (iid - 100) / 10
-            return v, pricemap.duty_for(v, channel)
-    return None, pricemap.duty_for(None, channel)
+def report_sources(ev, now):
+    # What the loop hands the Reporter after a poll: the events' interval windows.
+    b = schedule.Builder(("PRICE",), now)
+    b.add_event(ev)
+    return b.reports
 
 
-def test_report_cadence_and_interval_ids():
-    ev = report_event(1000)  # intervals 100..103 over 1000..1040
-    r = Reporter("ven-7", CHANNELS)
-    assert r.unproducible(ev) == ["USAGE"]
-    sent = []
+def applied(ci, start, end):
+    # What the outputs did: the heater at 100 %, the charger idle.
+    return (65535, RUNNING) if ci == 0 else (0, IDLE)
 
-    def step(now):
-        for key, rep in r.due([ev], now, level):
-            sent.append((now, rep["payloadDescriptors"][0]["payloadType"],
-                         [[iv["id"] for iv in res["intervals"]] for res in rep["resources"]], rep))
-            r.sent(key)
-    for now in range(995, 1050, 5):
-        step(now)
-    kinds = [(t, k, ids[0]) for t, k, ids, _ in sent]
-    assert kinds == [
-        (1010, "OPERATING_STATE", [100]), (1020, "PRICE", [100, 101]), (1020, "OPERATING_STATE", [101]),
-        (1040, "SETPOINT", [100, 101, 102, 103]), (1040, "PRICE", [102, 103])]
-    setpoint = [rep for t, k, ids, rep in sent if k == "SETPOINT"][0]
-    assert [res["resourceName"] for res in setpoint["resources"]] == ["heater", "charger"]
-    heater = setpoint["resources"][0]["intervals"]
-    # Interval 100: price 0.1 -> heater full (100 %); 103: 0.4 -> off.
-    assert [iv["payloads"][0]["values"][0] for iv in heater] == [100.0, 66.7, 33.3, 0.0]
-    assert heater[0]["intervalPeriod"] == {"start": isotime.format_datetime(1000), "duration": "PT10S"}
-    price = [rep for t, k, ids, rep in sent if k == "PRICE"][0]
-    assert price["resources"][0]["intervals"][1]["payloads"] == [{"type": "PRICE", "values": [0.2]}]
-    state = [rep for t, k, ids, rep in sent if k == "OPERATING_STATE"][0]
-    assert state["resources"][0]["intervals"][0]["payloads"][0]["values"] == ["RUNNING_NORMAL"]
-    assert state["resources"][1]["intervals"][0]["payloads"][0]["values"] == ["IDLE_NORMAL"]  # charger at 0
-    assert r.next_due([ev], 1050) is None
-    # Not acknowledged by the VTN: due again next time.
-    r2 = Reporter("ven-7", CHANNELS)
-    assert r2.due([ev], 995, level) == []  # first seen before it started
-    assert len(r2.due([ev], 1045, level)) == 3 and len(r2.due([ev], 1046, level)) == 3
-    # A VEN that first sees the event after it ended reports nothing of it (it did not control it).
-    assert Reporter("ven-7", CHANNELS).due([ev], 1045, level) == []
+
+def post_due(r, version):
+    """A poll cycle's report step (mainloop._send_reports): every due report, acknowledged."""
+    async def post(c):
+        bodies = []
+        while True:
+            due = r.due(isotime.now(), version, applied, None)
+            if not due:
+                return bodies
+            for key, report in due:
+                await c.post_report(report)
+                r.sent(key)
+                bodies.append(json.loads(b"".join(report.pieces())) if hasattr(report, "pieces") else report)
+    return post
 
 
 def test_reports_land_on_the_vtn_with_matching_interval_ids(vtn):
-    start = isotime.now() - 100
+    start = isotime.now() - 100  # over 60 s ago: the VTN (active=true) lists it no more
     doc = scenario()
     ev = report_event(start, step=10)
     doc["events"] = [ev]
     vtn.use(doc)
+    log = LogCapture()
+    r = Reporter("ven-7", CHANNELS, log.logger)
+    r.update(report_sources(ev, start - 1), start - 1)  # seen before it started
+    assert [m for m in log.lines("WARNING") if "USAGE" in m and "cannot produce" in m]
     c = client(vtn.url, vtn_cfg(vtn))
-    r = Reporter("ven-7", CHANNELS)
-    r.state[("1", 0)] = {"next": 0, "sent": 0, "seen": start}  # as if seen before the event started
-
-    async def post(c):
-        n = 0
-        for key, rep in r.due([ev], isotime.now(), level):
-            await c.post_report(rep)
-            r.sent(key)
-            n += 1
-        return n
-    # Seen before it started: every descriptor but the one-report-per-interval kinds reports.
-    r.state[("1", 1)] = {"next": 0, "sent": 0, "seen": start}
-    assert run(cycle(c, post))[0] >= 2
-    posted = [json.loads(x["body"]) for x in new(vtn) if x["rel"] == "/reports"]
-    assert all(x["status"] == 201 for x in new(vtn) if x["rel"] == "/reports")
-    event_ids = set(i["id"] for i in ev["intervals"])
+    posted, = run(cycle(c, post_due(r, "3.1")))
+    kinds = [(p["payloadDescriptors"][0]["payloadType"], [iv["id"] for iv in p["resources"][0]["intervals"]])
+             for p in posted]
+    assert sorted(kinds) == sorted([("SETPOINT", [100]), ("SETPOINT", [101]), ("SETPOINT", [102]),
+                                    ("SETPOINT", [103]), ("PRICE", [100, 101]), ("PRICE", [102, 103]),
+                                    ("OPERATING_STATE", [100, 101, 102, 103])])
+    recs = [x for x in new(vtn) if x["rel"] == "/reports"]
+    assert len(recs) == 7 and all(x["status"] == 201 for x in recs)
     for rep in posted:
         assert rep["eventID"] == "1" and rep["clientName"] == "ven-7"
-        for res in rep["resources"]:
-            assert set(iv["id"] for iv in res["intervals"]) <= event_ids
-    setpoint = [p for p in posted if p["payloadDescriptors"][0]["payloadType"] == "SETPOINT"][0]
-    assert [iv["id"] for iv in setpoint["resources"][0]["intervals"]] == [100, 101, 102, 103]
+        assert "programID" not in rep  # 3.1.0 dropped it from reports
+        assert [res["resourceName"] for res in rep["resources"]] == ["heater", "charger"]
+    setpoints = [p for p in posted if p["payloadDescriptors"][0]["payloadType"] == "SETPOINT"]
+    assert [p["resources"][1]["intervals"][0]["payloads"][0]["values"] for p in setpoints] == [[0.0]] * 4
+    prices = [p for p in posted if p["payloadDescriptors"][0]["payloadType"] == "PRICE"]
+    assert [iv["payloads"][0]["values"] for iv in prices[1]["resources"][0]["intervals"]] == [[0.3], [0.4]]
+    state = [p for p in posted if p["payloadDescriptors"][0]["payloadType"] == "OPERATING_STATE"][0]
+    assert [iv["payloads"][0]["values"] for iv in state["resources"][0]["intervals"]] == [["RUNNING_NORMAL"]] * 4
     openadr_check.check_records(new(vtn))
+    assert r.next_due(isotime.now()) is None and r.due(isotime.now(), "3.1", applied, None) == []
 
 
 @pytest.fixture(scope="module")
@@ -284,23 +365,28 @@ def vtn301(tmp_path_factory):
 def test_a_3_0_1_server_works(vtn301, tmp_path):
     c = client(vtn301.url, vtn_cfg(vtn301, targets=["group-a"]))
     reg = Registration(reg_cfg(), str(tmp_path / "ids.json"))
+    # A report of an event that is over, from the Reporter: 3.0.1 wants its programID.
+    start = isotime.now() - 100
+    r = Reporter("ven-7", CHANNELS)
+    r.update(report_sources(report_event(start), start - 1), start - 1)
 
     async def everything(c):
         progs = await c.programs()
-        evs = await c.events("1")
+        evs = await events(c, "1")
         ok = await reg.ensure(c)
-        rep = await c.post_report({"programID": "1", "eventID": "1", "clientName": "ven-7", "resources": [
-            {"resourceName": "heater", "intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [0.2]}]}]}]})
-        return progs, evs, ok, rep
-    (progs, evs, ok, rep), = run(cycle(c, everything))
+        posted = await post_due(r, c.version)(c)
+        return progs, evs, ok, posted
+    (progs, evs, ok, posted), = run(cycle(c, everything))
     assert c.version == "3.0" and c.token_url.endswith("/openadr3/3.0.1/auth/token")
-    assert progs and len(evs) == 3 and ok and rep["id"]
+    assert progs and len(evs) == 3 and ok and len(posted) == 7
+    assert all(p["programID"] == "1" for p in posted)
     recs = vtn301.records()
     assert ("GET", "/auth/server", 404) in [(r["method"], r["rel"], r["status"]) for r in recs]
     # No 3.1-only parameters went to the 3.0.1 server (it would have said 400).
     assert all("active" not in r["query"] and "targets" not in r["query"] for r in recs)
     assert [r["rel"] for r in recs if r["method"] == "POST" and r["rel"] != "/auth/token"] == [
-        "/vens", "/vens/%s/resources" % reg.ven_id, "/vens/%s/resources" % reg.ven_id, "/reports"]
+        "/vens", "/vens/%s/resources" % reg.ven_id, "/vens/%s/resources" % reg.ven_id] + ["/reports"] * 7
+    assert all(r["status"] == 201 for r in recs if r["rel"] == "/reports")
     assert json.loads([r for r in recs if r["rel"] == "/vens" and r["method"] == "POST"][0]["body"]) == {
         "venName": "ven-7"}
     openadr_check.check_records([r for r in recs if r["rel"] != "/auth/server"], "3.0.1")

@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from tests.host import openadr_check
-from tests.host.client_support import (LogCapture, client, cycle, run, scenario, start_vtn, vtn_cfg)
+from tests.host.client_support import (LogCapture, client, cycle, events, run, scenario, start_vtn, vtn_cfg)
 from ven import http_client, tlsconf
 from ven.openadr import VtnError
 
@@ -48,9 +48,9 @@ def poll(c):
     async def programs(c):
         return await c.programs()
 
-    async def events(c):
-        return await c.events("1")
-    return run(cycle(c, programs, events))
+    async def events_1(c):
+        return await events(c, "1")
+    return run(cycle(c, programs, events_1))
 
 
 def test_verified_https_with_auth_one_connection_per_cycle(vtn):
@@ -149,9 +149,8 @@ class GzipShim:
             return out
 
 
-def test_gzip_when_the_firmware_has_deflate(vtn, monkeypatch):
-    monkeypatch.setattr(http_client, "_deflate", GzipShim)
-    c = client(vtn.url, vtn_cfg(vtn, max_body_bytes=20000))
+def gzip_poll(vtn, **cfg):
+    c = client(vtn.url, vtn_cfg(vtn, max_body_bytes=20000, **cfg))
     seen = []
 
     async def events(c):
@@ -159,8 +158,40 @@ def test_gzip_when_the_firmware_has_deflate(vtn, monkeypatch):
         seen.append(resp.headers.get("content-encoding"))
         return resp.body
     body, = run(cycle(c, events))
+    return c, seen, body
+
+
+def test_gzip_when_configured_and_the_firmware_has_deflate(vtn, monkeypatch):
+    monkeypatch.setattr(http_client, "_deflate", GzipShim)
+    c, seen, body = gzip_poll(vtn, gzip=True)
     assert seen == ["gzip"] and body.startswith(b"[{")
     assert c.session.gzip
+
+
+def test_no_gzip_unless_configured(vtn, monkeypatch):
+    # The decompressor wants a 32 KB window from the heap: only on request (vtn.gzip).
+    monkeypatch.setattr(http_client, "_deflate", GzipShim)
+    c, seen, body = gzip_poll(vtn)
+    assert seen == [None] and body.startswith(b"[{") and not c.session.gzip
+    # Asked for, but the firmware has no deflate: not offered either.
+    monkeypatch.setattr(http_client, "_deflate", None)
+    c, seen, body = gzip_poll(vtn, gzip=True)
+    assert seen == [None] and not c.session.gzip
+
+
+def test_date_headers_reach_the_clock_verified_only_over_checked_https(vtn, plain_vtn):
+    dates = []
+
+    def on_date(value, verified):
+        dates.append((value[-3:], verified))
+    poll(client(vtn.url, vtn_cfg(vtn), on_date=on_date))
+    assert dates and dates == [("GMT", True)] * len(dates)
+    del dates[:]
+    poll(client(vtn.url, vtn_cfg(vtn, ca_pem="", tls_insecure=True), on_date=on_date))
+    assert dates and all(not v for _, v in dates)
+    del dates[:]
+    poll(client(plain_vtn.url, vtn_cfg(client_id="", client_secret=""), on_date=on_date))
+    assert dates and all(not v for _, v in dates)
 
 
 def test_pem_to_der_and_context():

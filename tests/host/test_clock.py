@@ -217,3 +217,113 @@ def test_run_syncs_at_start_and_again_every_interval(board):
     answered, clk = asyncio.run(go())
     assert answered >= 3
     assert clk.source.startswith("NTP ")
+
+
+def http_date(offset_s=0.0):
+    return email.utils.formatdate(simclock.real_time() + offset_s, usegmt=True)
+
+
+def test_a_verified_date_corrects_a_clock_no_ntp_keeps(board):
+    from ven import isotime
+    from ven.clock import Clock
+    changes = []
+    clk = Clock(clock_cfg(fallback=True), on_change=lambda: changes.append(1))
+    assert clk.valid and clk.source.startswith("board clock")
+    # Unverified (plain http, or TLS unchecked): nothing once the clock is valid.
+    assert not clk.note_http_date(http_date(30), verified=False)
+    assert not clk.note_http_date(http_date(30))
+    assert abs(isotime.now() - simclock.real_time()) < 2 and changes == []
+    # Verified (https, certificate checked): the board clock was 30 s off; now it is right.
+    assert clk.note_http_date(http_date(30), verified=True)
+    assert clk.source == "HTTP Date of the VTN" and changes == [1]
+    assert abs(isotime.now_ms() / 1000 - (simclock.real_time() + 30)) < 1.5
+    # Within the Date's own precision: left alone.
+    assert not clk.note_http_date(http_date(30.5), verified=True)
+    # Set from HTTP before: verified Dates keep correcting it.
+    assert clk.note_http_date(http_date(-20), verified=True)
+    assert abs(isotime.now_ms() / 1000 - (simclock.real_time() - 20)) < 1.5
+
+
+def test_a_verified_date_never_overrides_ntp(board):
+    from ven import isotime
+    from ven.clock import Clock
+    clk = Clock(clock_cfg(fallback=True))
+    clk.set_time(int(simclock.real_time() * 1000), "NTP x")
+    assert not clk.note_http_date(http_date(300), verified=True)
+    assert clk.source == "NTP x" and abs(isotime.now() - simclock.real_time()) < 2
+
+
+class KeepAliveDateServer:
+    """Answers every request on a connection (kept alive) with 401 and a Date; counts connections."""
+
+    def __init__(self):
+        self.connections = 0
+        self.requests = []
+
+    async def handle(self, reader, writer):
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.requests.append(head.split(b"\r\n")[0])
+                writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nDate: %s\r\n\r\n"
+                             % http_date().encode())
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_server(self.handle, HTTP_HOST, 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.url = "http://vtn.example:%d/openadr3/3.1.0" % self.port
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def test_date_probes_share_one_connection(board):
+    from ven import isotime
+    from ven.clock import Clock
+    board.unset_wall()
+
+    async def go():
+        async with KeepAliveDateServer() as srv:
+            clk = Clock(clock_cfg(fallback=True))
+            assert await clk.http_date(Vtn(srv.url, HTTP_HOST))
+            return clk, srv
+
+    clk, srv = asyncio.run(go())
+    assert clk.valid and 2 <= len(srv.requests) <= 13
+    assert all(r.startswith(b"HEAD /openadr3/3.1.0/programs ") for r in srv.requests)
+    assert srv.connections == 1  # one connection (one TLS handshake on the board) for every HEAD
+    assert abs(isotime.now_ms() / 1000 - simclock.real_time()) < 0.25
+
+
+def test_date_probes_run_only_while_the_clock_is_invalid(board):
+    from ven.clock import Clock
+
+    async def probes(clk, seconds):
+        async with KeepAliveDateServer() as srv:
+            task = asyncio.create_task(clk.run(lambda: Vtn(srv.url, HTTP_HOST)))
+            try:
+                await asyncio.wait_for(clk.wait_valid(), 5)
+                n = len(srv.requests)
+                await asyncio.sleep(seconds)
+                return n, len(srv.requests)
+            finally:
+                task.cancel()
+
+    # Valid from the start (board clock), NTP failing: no HEAD at all.
+    clk = Clock(clock_cfg(["%s:%d" % (HOST, 9)], fallback=True, timeout_ms=50))
+    clk.interval_s = 0.2
+    assert asyncio.run(probes(clk, 0.8)) == (0, 0)
+    # Not valid: probes until the Date sets it, then none, however often run() loops.
+    board.unset_wall()
+    clk = Clock(clock_cfg(fallback=True))
+    clk.interval_s = 0.2
+    n, later = asyncio.run(probes(clk, 0.8))
+    assert n >= 2 and later == n

@@ -10,6 +10,7 @@ import socket
 
 import pytest
 
+from tests.host.client_support import events
 from tests.host.test_http_client import HOST, RawServer, header, run
 from tools.devvtn import make_scenario
 from tools.devvtn.launch import DevVtn
@@ -31,6 +32,7 @@ def answer(status, body, content_type="application/json", reason=None):
 
 def call(reply, method, *args, base_path=BASE_PATH, cfg=None):
     """VtnClient(...).method(*args) against a RawServer -> (request head, result or VtnError).
+    method "events" is client_support.events (the events as whole dicts).
 
     The URL names the VTN as vtn.local (as discovery would) and connects to
     the loopback address, so the Host header is checked on the way.
@@ -40,7 +42,10 @@ def call(reply, method, *args, base_path=BASE_PATH, cfg=None):
             vtn = VtnClient("http://vtn.local:%d%s" % (srv.port, base_path), cfg or VTN_CFG,
                             connect_host=HOST)
             try:
-                result = await getattr(vtn, method)(*args)
+                if method == "events":
+                    result = await events(vtn, *args)
+                else:
+                    result = await getattr(vtn, method)(*args)
             except VtnError as e:
                 result = e
             (head, _), = srv.requests
@@ -70,6 +75,16 @@ def test_programs_request_and_result():
     assert result == PROGRAMS
 
 
+def test_programs_keep_only_what_the_ven_uses():
+    # Lists are reduced element by element and projected: a program's targets,
+    # intervals or attributes are never kept.
+    big = [dict(PROGRAMS[0], targets=["a"], intervalPeriod={"start": "2026-01-01T00:00:00Z"},
+                payloadDescriptors=[{"payloadType": "PRICE", "units": "KWH"}], attributes=[{"x": 1}])]
+    _, result = call(answer(200, big), "programs")
+    assert result == [{"id": "1", "programName": "day-prices",
+                       "payloadDescriptors": [{"payloadType": "PRICE", "units": "KWH"}]}]
+
+
 def test_base_url_with_trailing_slash_gives_one_slash():
     line, result = call(answer(200, []), "programs", base_path=BASE_PATH + "/")
     assert line == "GET %s/programs?%s HTTP/1.1" % (BASE_PATH, PAGE)
@@ -91,8 +106,14 @@ def test_events_plain_id_unchanged():
 
 def test_non_object_items_are_dropped():
     body = [{"id": "1"}, 5, "two", None, [{"id": "nested"}], True, {"id": "2"}]
-    _, result = call(answer(200, body), "events", "1")
+    _, result = call(answer(200, body), "programs")
     assert result == [{"id": "1"}, {"id": "2"}]
+
+
+def test_duplicate_programs_count_once():
+    body = [{"id": "1", "programName": "a"}, {"id": "2"}, {"id": "1", "programName": "b"}]
+    _, result = call(answer(200, body), "programs")
+    assert result == [{"id": "1", "programName": "a"}, {"id": "2"}]
 
 
 def test_problem_json_error_names_status_title_and_detail():
@@ -101,6 +122,7 @@ def test_problem_json_error_names_status_title_and_detail():
     _, err = call(answer(500, problem, "application/problem+json"), "programs")
     expect_error(err, "GET http://vtn.local:", "/programs", "500", "Internal Server Error",
                  "database unreachable")
+    assert err.status == 500 and not err.quiet
 
 
 def test_problem_with_title_only():
@@ -123,18 +145,26 @@ def test_undecodable_error_body_does_not_raise_something_else():
     expect_error(err, "500", "broken")
 
 
-@pytest.mark.parametrize("body", [b"[{\"id\": \"1\"", b"", b"<html>oops</html>", b"\xff\xfe"],
-                         ids=["cut", "empty", "html", "not-utf8"])
-def test_invalid_json(body):
+@pytest.mark.parametrize("body,fragment", [
+    (b"[{\"id\": \"1\"", "list body: ended inside a value"),
+    (b"", "list body: ended before the array"),
+    (b"<html>oops</html>", "expected a JSON array, got '<'"),
+    (b"\xff\xfe", "expected a JSON array"),
+    (b"[{\"id\": \"1\",}]", "invalid JSON in an element"),
+    (b"[{\"id\": \"1\"} {\"id\": \"2\"}]", "expected ',' or ']' between elements"),
+    (b"[] []", "text after the array")], ids=["cut", "empty", "html", "not-utf8", "bad-element", "no-comma", "two"])
+def test_invalid_json(body, fragment):
+    # The streamed list's own words, behind the request named once.
     _, err = call(answer(200, body), "programs")
-    expect_error(err, "invalid JSON", "/programs")
+    expect_error(err, fragment, "/programs")
+    assert str(err).startswith("GET http://vtn.local:") and str(err).count("http://") == 1
 
 
-@pytest.mark.parametrize("body,kind", [({"programs": PROGRAMS}, "dict"), ("programs", "str"),
-                                       (42, "int"), (None, "NoneType")])
-def test_json_that_is_not_an_array(body, kind):
+@pytest.mark.parametrize("body,first", [({"programs": PROGRAMS}, "{"), ("programs", '"'), (42, "4"), (None, "n")],
+                         ids=["dict", "str", "int", "null"])
+def test_json_that_is_not_an_array(body, first):
     _, err = call(answer(200, body), "programs")
-    expect_error(err, "expected a JSON array", kind)
+    expect_error(err, "expected a JSON array, got %r" % first)
 
 
 def test_transport_error_becomes_vtn_error():
@@ -154,8 +184,40 @@ def test_connection_refused_becomes_vtn_error():
     port = s.getsockname()[1]
     s.close()
     vtn = VtnClient("http://%s:%d%s" % (HOST, port, BASE_PATH), VTN_CFG)
-    with pytest.raises(VtnError, match="GET http://127.0.0.1:%d%s/programs" % (port, BASE_PATH)):
+    with pytest.raises(VtnError, match="GET http://127.0.0.1:%d%s/programs" % (port, BASE_PATH)) as info:
         run(vtn.programs())
+    assert str(info.value).count("GET ") == 1 and info.value.status is None  # no answer at all
+
+
+@pytest.mark.parametrize("reply,method,cause", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n[]", "programs", "before the end"),
+    (b"NOT HTTP\r\n\r\n", "programs", "bad status line"),
+    (b"", "programs", "before the status line"),
+    (answer(500, {"title": "Oops", "status": "500"}, "application/problem+json"), "programs", "HTTP 500"),
+    (answer(200, b"[{\"id\": 1,}]"), "programs", "invalid JSON"),
+    (answer(200, b"[1]"), "events_into", "expected an event object"),
+    (answer(200, b"[{\"id\": \"1\", \"intervals\": [}]"), "events_into", "list body"),
+    (b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n[]", "programs", "Content-Encoding"),
+], ids=["truncated", "status-line", "closed", "500", "bad-element", "not-an-event", "cut-event", "encoding"])
+def test_a_failed_request_is_named_once(reply, method, cause):
+    # "GET <url>: <cause>": never "GET <url>: GET <url>: ...", whichever layer failed.
+    from ven import eventstream, schedule
+    from ven.openadr import Dedup
+    if method == "events_into":
+        _, err = call(reply, method, "1", eventstream.EventReducer(Dedup(schedule.Builder(("PRICE",), 0))))
+    else:
+        _, err = call(reply, method)
+    expect_error(err, cause)
+    text = str(err)
+    assert text.startswith("GET http://vtn.local:") and text.count("GET ") == 1 and text.count("http://") == 1, text
+
+
+def test_a_timeout_is_named_once():
+    async def silent(writer, srv):
+        await srv.hold()
+    _, err = call(silent, "programs", cfg={"http_timeout_s": 0.3, "max_body_bytes": 65536})
+    expect_error(err, "timed out")
+    assert str(err).count("GET ") == 1 and str(err).count("http://") == 1
 
 
 # --------------------------------------------------------------------------
@@ -201,7 +263,7 @@ def test_devvtn_programs_and_events(devvtn):
         vtn = VtnClient(devvtn.url, VTN_CFG)
         programs = await vtn.programs()
         fleet = select_programs(programs, ["fleet"])
-        return programs, fleet, await vtn.events("1"), await vtn.events(fleet[0]["id"])
+        return programs, fleet, await events(vtn, "1"), await events(vtn, fleet[0]["id"])
     programs, fleet, day_events, fleet_events = run(go())
     assert [p["programName"] for p in programs] == ["day-prices", "fleet"]
     assert [p["id"] for p in fleet] == ["fleet-2"]
@@ -214,13 +276,13 @@ def test_devvtn_programs_and_events(devvtn):
 def test_devvtn_connect_host(devvtn):
     url = devvtn.url.replace(DEVVTN_ADDR, "vtn.local")
     vtn = VtnClient(url, VTN_CFG, connect_host=DEVVTN_ADDR)
-    assert [e["id"] for e in run(vtn.events("fleet-2"))] == ["f1", "f2"]
+    assert [e["id"] for e in run(events(vtn, "fleet-2"))] == ["f1", "f2"]
 
 
 @pytest.mark.parametrize("program_id", ["no-such-program", "a b&programID=1", "\u00fc"])
 def test_devvtn_unknown_or_odd_program_id_has_no_events(devvtn, program_id):
     # The whole id, encoded, reaches the server as one value: no events leak in.
-    assert run(VtnClient(devvtn.url, VTN_CFG).events(program_id)) == []
+    assert run(events(VtnClient(devvtn.url, VTN_CFG), program_id)) == []
 
 
 def test_devvtn_not_found_problem(devvtn):

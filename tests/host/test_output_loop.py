@@ -210,3 +210,46 @@ def test_each_channel_follows_its_own_payload_type(board):
 
     assert asyncio.run(go())
 
+
+
+def test_the_meter_records_what_the_load_got_for_setpoint_reports(board):
+    # What mainloop._send_reports passes as applied(): each channel's meter. An
+    # interval spent half at fail-safe (failsafe_duty 0) and half at full duty reports
+    # ~50 % SETPOINT and state NORMAL (fail-safe); an inverted channel reports the load's duty.
+    import json as _json
+
+    from ven.outputs import Outputs
+    from ven.reports import Reporter
+    from ven.schedule import Builder
+    t0 = int(simclock.real_time()) + 10  # the meter's times go forward only: intervals ahead
+    chans = channels(failsafe_duty=0)
+    chans.append(dict(chans[0], name="inverted", pin=13, invert=True))
+    outs = Outputs(chans)  # at fail-safe (duty 0) from now on
+    for c in outs.channels:
+        c.set_value(10, t0 * 1000 + 5000)     # full duty (65000) half-way through interval 0
+        c.set_value(0, t0 * 1000 + 10000)     # duty 0 for interval 1
+    assert simmachine.PWMS[13].duty_u16() == 65535  # the pin of the inverted channel (load at 0)
+    b = Builder(("PRICE",), t0 - 1)
+    ev = price_event(t0, [10, 0], step_s=10)
+    ev["reportDescriptors"] = [{"payloadType": "SETPOINT", "startInterval": 0, "numIntervals": 1, "repeat": -1},
+                               {"payloadType": "OPERATING_STATE", "startInterval": 0, "numIntervals": 1,
+                                "repeat": -1}]
+    b.add_event(ev)
+    r = Reporter("ven-7", chans)
+    r.update(b.reports, t0 - 1)
+
+    def applied(ci, start, end):
+        return outs.channels[ci].meter.summary(start, end)
+    got = {}
+    while True:
+        due = r.due(t0 + 25, "3.1", applied, None)  # one report per descriptor at a time
+        if not due:
+            break
+        for key, report in due:
+            body = _json.loads(b"".join(report.pieces())) if hasattr(report, "pieces") else report
+            got[(body["payloadDescriptors"][0]["payloadType"], body["resources"][0]["intervals"][0]["id"])] = [
+                res["intervals"][0]["payloads"][0]["values"][0] for res in body["resources"]]
+            r.sent(key)
+    half = round(65000 / 2 * 1000 / 65535) / 10
+    assert got == {("SETPOINT", 0): [half, half], ("OPERATING_STATE", 0): ["NORMAL", "NORMAL"],
+                   ("SETPOINT", 1): [0.0, 0.0], ("OPERATING_STATE", 1): ["IDLE_NORMAL", "IDLE_NORMAL"]}

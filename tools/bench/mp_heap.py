@@ -40,7 +40,7 @@ def _scenario(boundary):
 _HOST = [10]  # last address used: every run gets fresh ones (no stale mDNS)
 
 
-def clean_run(kind, heap, workdir):
+def clean_run(kind, heap, workdir, static=False):
     """(True, why) if the firmware ran CYCLES clean poll cycles in `heap` bytes."""
     from tools.devvtn.launch import DevVtn
     from tools.mpboard.scenario import CLIENT_ID, SECRET, device_config
@@ -55,8 +55,10 @@ def clean_run(kind, heap, workdir):
     vtn = DevVtn(path, vtn_ip, advertise=True, name="Bench VTN", tls_dir=os.path.join(workdir, "tls"),
                  record=os.path.join(workdir, "record.jsonl"), log_path=os.path.join(workdir, "vtn.log"))
     vtn.start()
+    # static: the VTN's URL configured (by address), no mDNS at all.
+    extra = {"url": vtn.url, "discovery_mode": "static"} if static else {}
     board = Board(os.path.join(workdir, "board"), kind, board_ip,
-                  device_config(vtn.ca_pem(), CLIENT_ID, SECRET), heap)
+                  device_config(vtn.ca_pem(), CLIENT_ID, SECRET, **extra), heap)
     try:
         board.start()
         deadline = time.monotonic() + 40 + 2 * CYCLES

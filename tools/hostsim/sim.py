@@ -1,11 +1,13 @@
 """Install the MicroPython stand-ins and run the firmware like the board does."""
 import asyncio
 import builtins
+import gc
 import json
 import logging
 import os
 import runpy
 import shutil
+import socket
 import sys
 import time
 import typing
@@ -43,6 +45,33 @@ async def _sleep_ms(ms):
     await asyncio.sleep(ms / 1000)
 
 
+def mem_free():
+    # MicroPython's gc.mem_free(); the host has no such figure: the ESP32-POE's heap.
+    return 110000
+
+
+async def _readinto(self, buf):
+    # MicroPython's asyncio streams have readinto(); CPython's StreamReader does not.
+    data = await self.read(len(buf))
+    buf[:len(data)] = data
+    return len(data)
+
+
+class _Socket(socket.socket):
+    # MicroPython sockets read into a buffer with readinto(); CPython's call it recv_into().
+    def readinto(self, buf):
+        try:
+            return self.recv_into(buf)
+        except BlockingIOError:
+            return None
+
+
+def patch_streams():
+    """Give CPython's sockets and asyncio streams MicroPython's readinto() (the firmware reads with it)."""
+    asyncio.StreamReader.readinto = _readinto
+    socket.socket = _Socket
+
+
 def install(ip, rtc_unset=False):
     """Make `import machine` etc. resolve to the stand-ins, as on the board.
 
@@ -57,6 +86,8 @@ def install(ip, rtc_unset=False):
     # micropython-mdns imports `uasyncio` and sleeps with sleep_ms.
     asyncio.sleep_ms = _sleep_ms
     sys.modules["uasyncio"] = asyncio
+    patch_streams()
+    gc.mem_free = mem_free
     time.ticks_ms = ticks_ms
     time.ticks_us = ticks_us
     time.ticks_add = ticks_add

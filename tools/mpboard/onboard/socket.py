@@ -50,6 +50,9 @@ class _Datagram(io.IOBase):
     def recv(self, n):
         return self.s.recv(n)
 
+    def readinto(self, buf):
+        return self.s.readinto(buf)
+
     def setsockopt(self, level, opt, value):
         self.s.setsockopt(level, opt, value)
 
