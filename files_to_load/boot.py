@@ -6,16 +6,16 @@
 import sys
 
 try:
-    import ven
-    from ven import config, netup
+    import ven.config
+    from ven import netup
 
-    cfg = config.load()
+    cfg = ven.config.load()
     netup.start(cfg["network"], cfg["board"])
 except Exception as e:  # noqa: BLE001 - boot must never stop the REPL from coming up
     print("boot: network not started:", e)
 # boot.py's names outlive it (main.py, the REPL): drop the config, and its
 # module (main.py reads it again), so their heap is free.
-cfg = config = None
+cfg = None
 sys.modules.pop("ven.config", None)
 if "ven" in sys.modules and hasattr(sys.modules["ven"], "config"):
     delattr(sys.modules["ven"], "config")

@@ -14,7 +14,7 @@ def print_trace(e, stream=None):
         if hasattr(sys, "print_exception"):
             sys.print_exception(e, stream)  # MicroPython
         else:
-            import traceback
+            import traceback  # type: ignore[import-not-found]  # CPython (host simulation) only
             traceback.print_exception(type(e), e, e.__traceback__, file=stream)
     except MemoryError:
         stream.write("(no memory left to print the traceback of %r)\n" % (e,))

@@ -75,6 +75,14 @@ class _ArrayReducer:
     def _dropped_so_far(self):
         return 0
 
+    def _element(self, c):
+        # At the first byte of an element; returns the bytes consumed (subclasses).
+        raise NotImplementedError
+
+    def _value(self, kind, value):
+        # A scanned value, parsed (None when too big); subclasses.
+        raise NotImplementedError
+
     def _reset(self):
         self._dropped = 0
         self.state = _TOP

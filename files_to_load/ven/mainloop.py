@@ -94,7 +94,8 @@ async def _register(client, cfg, reg):
 
 async def supervise(name, run, st, on_down=None):
     """Run `run()` (a coroutine function) for ever, restarting it after an unexpected exception."""
-    health = st.tasks[name] = ["running", 0, None]
+    health = ["running", 0, None]  # type: list
+    st.tasks[name] = health
     failures = 0
     while True:
         started = time.ticks_ms()
@@ -268,7 +269,7 @@ async def _serve(cfg, st, types, link):
         from ven import discovery
         locator = discovery.Locator(st.ip, vtn_cfg, log)
     else:
-        locator = StaticLocator(vtn_cfg["url"])
+        locator = StaticLocator(vtn_cfg["url"])  # type: ignore[assignment]  # same interface
     client = None
     registered = None  # the client registered with
     registration = None  # while registering (ven.registration loaded)

@@ -760,7 +760,7 @@ class Builder:
             any_value = False
             for k in range(n):
                 c = counts[k]
-                first[k] = vals[i] if c else GAP
+                first[k] = vals[i] if c else GAP  # type: ignore[assignment]  # an array of VALUE_TYPE
                 any_value = any_value or c > 0
                 i += c
             if any_value:

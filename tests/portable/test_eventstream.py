@@ -253,7 +253,7 @@ class ItemReducerTest(unittest.TestCase):
         self.assertEqual(r.too_large, 1)
 
     def test_malformed_bodies_raise(self):
-        for body in (b'{"id": 1}', b'[{"id": 1} {"id": 2}]', b'[{"id": 1}', b'[1] x', b'[{"a": }]'):
+        for body in (b'{"id": 1}', b'[{"id": 1} {"id": 2}]', b'[{"id": 1}', b'[1] x', b'[{"a": tru}]'):
             r = ItemReducer(lambda obj: None)
             with self.assertRaises(EventStreamError):
                 r.feed(body)
