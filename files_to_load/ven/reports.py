@@ -106,10 +106,12 @@ class Reporter:
         """The events of a good poll that ask for reports (schedule.Builder.reports)."""
         for src in sources:
             eid = src.event_id
-            fresh = eid not in self.sources
+            old = self.sources.get(eid)
+            if old is not None:
+                if old.modified is None or old.modified != src.modified:
+                    self.sources[eid] = src  # changed: its new intervals (the plans stay)
+                continue  # unchanged: the arrays already kept stay, the new ones go
             self.sources[eid] = src
-            if not fresh:
-                continue
             skipped = []
             for i in range(len(src.descriptors)):
                 desc = src.descriptors[i]
@@ -118,7 +120,7 @@ class Reporter:
                     if typ not in skipped:
                         skipped.append(typ)
                     continue
-                plan = _Plan(desc, len(src.ids), now)
+                plan = _Plan(desc, src.n, now)
                 # What fell due before this VEN saw the event is not reported.
                 while True:
                     sp = plan.span(plan.k, src)
@@ -254,7 +256,7 @@ class Report:
         typ = self.plan.type
         if typ not in REPORTABLE:
             vals = self.src.values.get(typ)
-            v = vals[u % len(self.src.ids)] if vals is not None else _GAP
+            v = vals[u % self.src.n] if vals is not None else _GAP
             return None if v == _GAP else v
         if self.plan.hist:
             got = self.applied(ci, s, e)

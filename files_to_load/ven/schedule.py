@@ -329,7 +329,7 @@ class _Event:
         for t in types:
             self.counts[t] = _Column("H")
             self.values[t] = _Column(VALUE_TYPE)
-        self.ids = _Column("i")  # interval ids (for reports; the list index when missing)
+        self.ids = None  # interval ids (for reports), kept once one is not its list index
         self.p_ref = None  # type: int | None
         self.p_start = None  # type: _Column | None
         self.p_dur = None  # type: _Column | None
@@ -350,7 +350,15 @@ class _Event:
         k = self.n
         self.n = k + 1
         iid = iv.get("id")
-        self.ids.add(iid if isinstance(iid, int) and not isinstance(iid, bool) and -_I32 <= iid <= _I32 else k)
+        if not isinstance(iid, int) or isinstance(iid, bool) or not -_I32 <= iid <= _I32:
+            iid = k  # a report needs some id: its place in the list
+        if self.ids is not None:
+            self.ids.add(iid)
+        elif iid != k:
+            self.ids = self._column(0)
+            for j in range(k):
+                self.ids.add(j)
+            self.ids.add(iid)
         p = iv.get("intervalPeriod")
         if p is not None:
             what = "interval %s" % iv.get("id")
@@ -500,12 +508,15 @@ class Schedule:
 
 
 class Intervals:
-    """An event that asks for reports (ven.reports): its interval windows, in list
-    order, as offsets (s) from `base`, repeating every `period` s (0: once) until
-    `until` (None: no end); the interval ids; and per payload type the first
-    value of each interval (GAP: none)."""
+    """An event that asks for reports (ven.reports): its n interval windows, in
+    list order, as offsets (s) from `base` (starts/ends arrays, or every `step`
+    s one after the other when starts is None), repeating every `period` s (0:
+    once) until `until` (None: no end); the interval ids (None: 0..n-1); and per
+    payload type the first value of each interval (GAP: none). Plain events
+    share the arrays of their schedule track: nothing is copied for reports."""
 
-    def __init__(self, event_id, program_id, modified, descriptors, base, period, until, ids, starts, ends, values):
+    def __init__(self, event_id, program_id, modified, descriptors, base, period, until, n, ids, starts, ends,
+                 step, values):
         self.event_id = event_id
         self.program_id = program_id
         self.modified = modified
@@ -513,27 +524,33 @@ class Intervals:
         self.base = base
         self.period = period
         self.until = until
+        self.n = n
         self.ids = ids
         self.starts = starts
         self.ends = ends
+        self.step = step
         self.values = values
 
     def window(self, u):
-        """(interval id, start, end) of unrolled interval u (u >= len: the next cycles), or None."""
-        n = len(self.ids)
+        """(interval id, start, end) of unrolled interval u (u >= n: the next cycles), or None."""
+        n = self.n
         if not n:
             return None
         cycle, k = divmod(u, n)
         if cycle and not self.period:
             return None
         off = self.base + cycle * self.period
-        s = off + self.starts[k]
+        if self.starts is None:
+            s = off + k * self.step
+            e = s + self.step
+        else:
+            s = off + self.starts[k]
+            e = off + self.ends[k]
         if self.until is not None and s >= self.until:
             return None
-        e = off + self.ends[k]
         if self.until is not None and e > self.until:
             e = self.until
-        return self.ids[k], s, e
+        return (k if self.ids is None else self.ids[k]), s, e
 
 
 class Builder:
@@ -687,14 +704,12 @@ class Builder:
         if until is not None and until <= base:
             self.cancelled += 1
             return
-        descs = f.get("reportDescriptors")
-        if isinstance(descs, list) and descs and isinstance(eid, str):
-            self._intervals(ev, eid, f, descs, rel_start, ev_dur, shift, delta, lo, base, period, until)
         # Pass 2: the pieces of each payload type.
         # Plain events (every interval follows the previous for the event's
         # duration) need no walk: offsets are a range, values the raw column.
         plain = (ev.p_start is None and ev.p_dur is None and ev.p_rand is None and ev_dur is not None
                  and 0 < ev_dur and (ev.n + 1) * ev_dur < FOREVER)
+        shared = {}  # payload type -> the plain track's values (one per interval), for reports
         for typ in self.types:
             counts = ev.counts[typ].a
             pieces = 0
@@ -712,6 +727,7 @@ class Builder:
                 t = array.array("i", range(0, (ev.n + 1) * ev_dur, ev_dur))
                 v = col.a if len(col.a) == col.n else col.a[:col.n]
                 self._add_track(typ, rank, modified, Track(base, t, v, until, period, prio, modified, eid), f)
+                shared[typ] = v
                 continue
             tb = _TrackBuilder(pieces + 1)
             vals = ev.values[typ].a
@@ -740,19 +756,30 @@ class Builder:
             if tb.m:
                 t, v = tb.arrays()
                 self._add_track(typ, rank, modified, Track(base, t, v, until, period, prio, modified, eid), f)
+        descs = f.get("reportDescriptors")
+        if isinstance(descs, list) and descs and isinstance(eid, str):
+            self._intervals(ev, eid, f, descs, rel_start, ev_dur, plain, shift, delta, lo, base, period, until,
+                            shared)
 
-    def _intervals(self, ev, eid, f, descs, rel_start, ev_dur, shift, delta, lo, base, period, until):
+    def _intervals(self, ev, eid, f, descs, rel_start, ev_dur, plain, shift, delta, lo, base, period, until, shared):
         # An event that asks for reports: its interval windows and first values, for ven.reports.
+        # A plain event (every interval follows the previous one) needs no window arrays.
         n = ev.n
-        starts = array.array("i", range(n))
-        ends = array.array("i", range(n))
+        starts = ends = None
+        step = ev_dur if plain else None
+        if not plain:
+            starts = array.array("i", range(n))
+            ends = array.array("i", range(n))
 
-        def put(k, s, e):
-            starts[k] = min(s - lo, FOREVER)
-            ends[k] = min(e - lo, FOREVER)
-        self._walk(ev, eid, rel_start, ev_dur, shift, delta, put)
+            def put(k, s, e):
+                starts[k] = min(s - lo, FOREVER)
+                ends[k] = min(e - lo, FOREVER)
+            self._walk(ev, eid, rel_start, ev_dur, shift, delta, put)
         values = {}
         for typ in self.types:
+            if typ in shared:
+                values[typ] = shared[typ]
+                continue
             counts = ev.counts[typ].a
             vals = ev.values[typ].a
             first = array.array(VALUE_TYPE, range(n))
@@ -765,9 +792,11 @@ class Builder:
                 i += c
             if any_value:
                 values[typ] = first
-        ids = ev.ids.a if len(ev.ids.a) == n else ev.ids.a[:n]
+        ids = None
+        if ev.ids is not None:
+            ids = ev.ids.a if len(ev.ids.a) == n else ev.ids.a[:n]
         self.reports.append(Intervals(eid, f.get("programID"), f.get("modificationDateTime"), descs, base,
-                                      period, until, ids, starts, ends, values))
+                                      period, until, n, ids, starts, ends, step, values))
 
     def _add_track(self, typ, rank, modified, track, fields):
         self.tracks[typ].append((rank, -modified, self._order, track))

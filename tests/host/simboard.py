@@ -32,6 +32,8 @@ def board(monkeypatch):
     monkeypatch.setitem(sys.modules, "uasyncio", asyncio)
     monkeypatch.setattr(asyncio, "sleep_ms", sim._sleep_ms, raising=False)
     monkeypatch.setattr(gc, "mem_free", sim.mem_free, raising=False)
+    monkeypatch.setattr(gc, "mem_alloc", sim.mem_alloc, raising=False)
+    monkeypatch.setattr(gc, "threshold", sim.threshold, raising=False)
     for name, fn in (("ticks_ms", sim.ticks_ms), ("ticks_us", sim.ticks_us), ("ticks_add", sim.ticks_add),
                      ("ticks_diff", sim.ticks_diff), ("time", simclock.wall), ("time_ns", simclock.wall_ns)):
         monkeypatch.setattr(time, name, fn, raising=False)

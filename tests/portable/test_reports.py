@@ -37,8 +37,8 @@ class Log:
 
 def intervals(*descriptors, eid="ev", n=4, period=0, until=None, values=True, program="prog-1"):
     vals = {"PRICE": PRICES[:n]} if values else {}
-    return Intervals(eid, program, "2025-12-31T00:00:00Z", list(descriptors), T0, period, until, IDS[:n],
-                     [k * STEP for k in range(n)], [(k + 1) * STEP for k in range(n)], vals)
+    return Intervals(eid, program, "2025-12-31T00:00:00Z", list(descriptors), T0, period, until, n, IDS[:n],
+                     [k * STEP for k in range(n)], [(k + 1) * STEP for k in range(n)], None, vals)
 
 
 class Fake:

@@ -9,7 +9,7 @@ import os
 import unittest
 
 import tmpfiles
-from ven import schedule, store
+from ven import isotime, schedule, store
 from ven.isotime import parse_datetime
 
 H = 3600
@@ -648,3 +648,40 @@ class PersistenceTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ReportIntervalsTest(unittest.TestCase):
+    # The windows the builder keeps for reports: shared with the track for plain
+    # events (nothing copied), own arrays otherwise; ids only when they are not 0..n-1.
+    def build(self, event):
+        b = schedule.Builder(("PRICE",), T0)
+        b.add_event(event)
+        b.finish()
+        return b.reports
+
+    def event(self, ids=None, own_periods=False):
+        ivs = []
+        for k in range(4):
+            iv = {"id": k if ids is None else ids[k], "payloads": [{"type": "PRICE", "values": [0.1 * (k + 1)]}]}
+            if own_periods:
+                iv["intervalPeriod"] = {"start": isotime.format_datetime(T0 + k * 2 * H), "duration": "PT1H"}
+            ivs.append(iv)
+        return {"id": "ev", "programID": "p", "intervalPeriod": {"start": isotime.format_datetime(T0), "duration": "PT1H"},
+                "reportDescriptors": [{"payloadType": "PRICE"}], "intervals": ivs}
+
+    def test_plain_event_shares_the_track(self):
+        rep, = self.build(self.event())
+        self.assertEqual((rep.n, rep.ids, rep.starts, rep.step), (4, None, None, H))
+        self.assertEqual([rep.window(u) for u in range(5)], [(0, T0, T0 + H), (1, T0 + H, T0 + 2 * H),
+                                                             (2, T0 + 2 * H, T0 + 3 * H), (3, T0 + 3 * H, T0 + 4 * H), None])
+        self.assertAlmostEqual(rep.values["PRICE"][2], 0.3, places=5)
+
+    def test_ids_kept_only_when_not_the_list_index(self):
+        rep, = self.build(self.event(ids=[10, 11, 12, 13]))
+        self.assertEqual(list(rep.ids), [10, 11, 12, 13])
+        self.assertEqual(rep.window(3)[0], 13)
+
+    def test_own_periods_get_window_arrays(self):
+        rep, = self.build(self.event(own_periods=True))
+        self.assertEqual(rep.step, None)
+        self.assertEqual([rep.window(u)[1:] for u in range(4)], [(T0 + 2 * k * H, T0 + (2 * k + 1) * H) for k in range(4)])

@@ -50,6 +50,15 @@ def mem_free():
     return 110000
 
 
+def mem_alloc():
+    return 0
+
+
+def threshold(amount=None):
+    # MicroPython's gc.threshold(): CPython's collector needs no such setting.
+    return -1
+
+
 async def _readinto(self, buf):
     # MicroPython's asyncio streams have readinto(); CPython's StreamReader does not.
     data = await self.read(len(buf))
@@ -88,6 +97,8 @@ def install(ip, rtc_unset=False):
     sys.modules["uasyncio"] = asyncio
     patch_streams()
     gc.mem_free = mem_free
+    gc.mem_alloc = mem_alloc
+    gc.threshold = threshold
     time.ticks_ms = ticks_ms
     time.ticks_us = ticks_us
     time.ticks_add = ticks_add
