@@ -16,6 +16,5 @@ except Exception as e:  # noqa: BLE001 - boot must never stop the REPL from comi
 # boot.py's names outlive it (main.py, the REPL): drop the config, and its
 # module (main.py reads it again), so their heap is free.
 cfg = None
-sys.modules.pop("ven.config", None)
-if "ven" in sys.modules and hasattr(sys.modules["ven"], "config"):
-    delattr(sys.modules["ven"], "config")
+if "ven" in sys.modules:
+    sys.modules["ven"].forget("ven.config")

@@ -25,93 +25,19 @@
 #   asyncio.create_task(clk.run(lambda: state.vtn))
 
 import asyncio
-import errno
 import logging
 import time
 
+import ven
 from ven import isotime, retry
 
 log = logging.getLogger("ven.clock")
 
 FLOOR = 1735689600  # 2025-01-01T00:00:00Z
-NTP_PORT = 123
-_NTP_1970 = 2208988800  # seconds from 1900-01-01 (NTP era 0) to 1970-01-01
 # Steps smaller than this are drift corrections, not worth a re-plan.
 _STEP_NOTICE_MS = 500
 # HEAD requests, ~100 ms apart, to see the VTN's Date header turn to the next second.
 DATE_PROBES = 12
-
-
-class ClockError(Exception):
-    pass
-
-
-def split_server(entry):
-    """"host" or "host:port" -> (host, port)."""
-    host, sep, port = entry.rpartition(":")
-    if sep and port.isdigit() and host:
-        return host, int(port)
-    return entry, NTP_PORT
-
-
-def sntp_request(nonce):
-    """A 48-byte SNTP client request (v4, mode 3) whose transmit timestamp is `nonce` (8 bytes)."""
-    pkt = bytearray(48)
-    pkt[0] = 0x23  # LI 0, version 4, mode 3 (client)
-    pkt[40:48] = nonce
-    return pkt
-
-
-def sntp_parse(data, nonce, rtt_ms=0):
-    """Unix time in ms from a server reply to sntp_request(nonce); ClockError if unusable."""
-    if len(data) < 48:
-        raise ClockError("short SNTP reply (%d bytes)" % len(data))
-    li = data[0] >> 6
-    mode = data[0] & 7
-    stratum = data[1]
-    if mode != 4:
-        raise ClockError("not an SNTP server reply (mode %d)" % mode)
-    if bytes(data[24:32]) != bytes(nonce):
-        raise ClockError("SNTP reply to another request")
-    if li == 3 or stratum == 0 or stratum > 15:
-        raise ClockError("SNTP server not synchronised (leap %d, stratum %d)" % (li, stratum))
-    secs = int.from_bytes(data[40:44], "big")
-    frac = int.from_bytes(data[44:48], "big")
-    if secs == 0 and frac == 0:
-        raise ClockError("SNTP reply without a time")
-    if secs < 0x80000000:
-        secs += 0x100000000  # NTP era 1 (from 2036-02-07)
-    return (secs - _NTP_1970) * 1000 + ((frac * 1000) >> 32) + rtt_ms // 2
-
-
-async def sntp_query(host, port=NTP_PORT, timeout_ms=1000):
-    """Ask one SNTP server; returns Unix time in ms. Raises ClockError or OSError."""
-    import os
-    import socket
-    addr = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][-1]
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.setblocking(False)
-        nonce = os.urandom(8)
-        t0 = time.ticks_ms()
-        s.sendto(sntp_request(nonce), addr)
-        while True:
-            try:
-                data = s.recv(96)
-            except OSError as e:
-                if e.errno != errno.EAGAIN:  # EAGAIN: nothing yet
-                    raise
-            else:
-                try:
-                    return sntp_parse(data, nonce, time.ticks_diff(time.ticks_ms(), t0))
-                except ClockError as e:
-                    if "another request" not in str(e):
-                        raise
-            if time.ticks_diff(time.ticks_ms(), t0) >= timeout_ms:
-                raise ClockError("no SNTP answer within %d ms" % timeout_ms)
-            await asyncio.sleep(0.01)
-    finally:
-        s.close()
 
 
 def set_rtc(unix_ms):
@@ -212,17 +138,20 @@ class Clock:
 
     async def sync_ntp(self):
         """Try each server once; True when one of them set the clock."""
-        for entry in self.servers:
-            host, port = split_server(entry)
-            try:
-                unix_ms = await sntp_query(host, port, self.timeout_ms)
-            except (ClockError, OSError) as e:
-                self.last_error = "NTP %s: %s" % (entry, e)
-                log.warning("clock: %s", self.last_error)
-                continue
-            self.set_time(unix_ms, "NTP " + entry)
-            return True
-        return False
+        from ven import sntp  # loaded for the exchange (hourly), then let go
+        try:
+            for entry in self.servers:
+                try:
+                    unix_ms = await sntp.query(entry, self.timeout_ms)
+                except (ValueError, OSError) as e:
+                    self.last_error = "NTP %s: %s" % (entry, e)
+                    log.warning("clock: %s", self.last_error)
+                    continue
+                self.set_time(unix_ms, "NTP " + entry)
+                return True
+            return False
+        finally:
+            ven.forget("ven.sntp")
 
     async def http_date(self, vtn):
         """Set the clock from the VTN's Date header (HEAD /programs; any status will do).

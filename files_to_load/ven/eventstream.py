@@ -18,7 +18,7 @@
 # finish(), `count` is the page's elements and `new` those not dropped as
 # duplicates (a builder wrapped in openadr.Dedup counts `dropped`; a take()
 # returning False counts as dropped), so a server that ignores skip stops the
-# paging. Malformed JSON raises EventStreamError (a ValueError) from feed() or
+# paging. Malformed JSON raises ValueError from feed() or
 # finish(); an event half read is dropped, the caller discards the builder.
 
 import json
@@ -55,9 +55,6 @@ _NAMES = ("before the array", "between events", "after an event", "after the arr
           "in a key", "after a key", "before a value", "after a value", "in the intervals",
           "after an interval", "inside a value")
 
-
-class EventStreamError(ValueError):
-    pass
 
 
 class _ArrayReducer:
@@ -104,7 +101,7 @@ class _ArrayReducer:
     def _fail(self, what):
         self._abort()
         self._reset()
-        raise EventStreamError("list body: %s" % what)
+        raise ValueError("list body: %s" % what)
 
     def finish(self):
         """End of one body; returns the number of elements it held."""

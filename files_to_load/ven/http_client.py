@@ -47,7 +47,7 @@ except ImportError:
 
 _MAX_LINE = 4096
 _MAX_HEADERS = 64
-_READ = 1024
+_READ = 512  # bytes per read, into the session buffer (TLS records come in pieces)
 _USER_AGENT = "openadr3-ven-esp32"
 
 

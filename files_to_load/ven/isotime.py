@@ -29,9 +29,6 @@ def epoch_offset(epoch_year):
 _EPOCH_OFFSET = epoch_offset(time.gmtime(0)[0])
 
 
-class TimeFormatError(ValueError):
-    pass
-
 
 def now():
     """Current Unix time in whole seconds, whatever the port's epoch."""
@@ -68,7 +65,7 @@ def civil_from_days(z):
 def _digits(s, start, count, what):
     part = s[start:start + count]
     if len(part) != count or not part.isdigit():
-        raise TimeFormatError("bad %s in %r" % (what, s))
+        raise ValueError("bad %s in %r" % (what, s))
     return int(part)
 
 
@@ -86,26 +83,26 @@ def parse_datetime(s):
     offset is read as UTC: real servers omit it, and UTC is what OpenADR uses.
     """
     if not isinstance(s, str):
-        raise TimeFormatError("date-time must be a string, got %r" % (s,))
+        raise ValueError("date-time must be a string, got %r" % (s,))
     s = s.strip()
     if s.startswith("0001-01-01") or s.startswith("0000-00-00"):
         return NOW
     y = _digits(s, 0, 4, "year")
     if s[4:5] != "-" or s[7:8] != "-":
-        raise TimeFormatError("bad date in %r" % s)
+        raise ValueError("bad date in %r" % s)
     mo = _digits(s, 5, 2, "month")
     d = _digits(s, 8, 2, "day")
     if not 1 <= mo <= 12 or not 1 <= d <= _days_in_month(y, mo):
-        raise TimeFormatError("date out of range in %r" % s)
+        raise ValueError("date out of range in %r" % s)
     secs = days_from_civil(y, mo, d) * 86400
     if len(s) == 10:
         return secs
     if s[10] not in "Tt ":
-        raise TimeFormatError("bad date/time separator in %r" % s)
+        raise ValueError("bad date/time separator in %r" % s)
     h = _digits(s, 11, 2, "hour")
     mi = _digits(s, 14, 2, "minute")
     if s[13:14] != ":":
-        raise TimeFormatError("bad time in %r" % s)
+        raise ValueError("bad time in %r" % s)
     i = 16
     sec = 0
     if s[16:17] == ":":
@@ -116,14 +113,14 @@ def parse_datetime(s):
             while i < len(s) and s[i].isdigit():
                 i += 1
     if h > 23 or mi > 59 or sec > 60:
-        raise TimeFormatError("time out of range in %r" % s)
+        raise ValueError("time out of range in %r" % s)
     # A leap second (:60) is folded onto the next second, as POSIX time does.
     secs += h * 3600 + mi * 60 + sec
     tz = s[i:]
     if tz in ("", "Z", "z"):
         return secs
     if tz[0] not in "+-" or len(tz) not in (3, 5, 6):
-        raise TimeFormatError("bad UTC offset in %r" % s)
+        raise ValueError("bad UTC offset in %r" % s)
     oh = _digits(tz, 1, 2, "offset hours")
     om = 0
     if len(tz) > 3:
@@ -151,14 +148,14 @@ def parse_duration(s):
     ("P12H") are accepted as the User Guide writes them.
     """
     if not isinstance(s, str):
-        raise TimeFormatError("duration must be a string, got %r" % (s,))
+        raise ValueError("duration must be a string, got %r" % (s,))
     s = s.strip().upper()
     sign = 1
     if s[:1] in ("-", "+"):
         sign = -1 if s[0] == "-" else 1
         s = s[1:]
     if s[:1] != "P" or len(s) < 2:
-        raise TimeFormatError("duration must start with P: %r" % s)
+        raise ValueError("duration must start with P: %r" % s)
     total = 0
     years = 0
     in_time = False
@@ -172,7 +169,7 @@ def parse_duration(s):
             continue
         if c == "T":
             if in_time or num:
-                raise TimeFormatError("misplaced T in %r" % s)
+                raise ValueError("misplaced T in %r" % s)
             in_time = True
             pos = 0
             continue
@@ -184,12 +181,12 @@ def parse_duration(s):
         order = _TIME_ORDER if in_time else _DATE_ORDER
         k = order.find(c, pos)
         if k < 0 or not num or num in (".", ","):
-            raise TimeFormatError("bad duration %r" % s)
+            raise ValueError("bad duration %r" % s)
         pos = k + 1
         unit = (_TIME_UNITS if in_time else _DATE_UNITS)[c]
         whole, _, frac = num.replace(",", ".").partition(".")
         if "." in frac or (frac and not frac.isdigit()) or (whole and not whole.isdigit()):
-            raise TimeFormatError("bad number in %r" % s)
+            raise ValueError("bad number in %r" % s)
         value = int(whole or "0")
         if frac and unit > 1:
             # Fractions of a unit in whole seconds (e.g. PT0.5M = 30 s).
@@ -201,7 +198,7 @@ def parse_duration(s):
         seen = True
         time_seen = in_time
     if num or not seen or (in_time and not time_seen):
-        raise TimeFormatError("bad duration %r" % s)
+        raise ValueError("bad duration %r" % s)
     if years >= 9999:
         return INFINITE if sign > 0 else -INFINITE
     return sign * total
@@ -212,12 +209,12 @@ _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
 
 def parse_http_date(s):
     """HTTP Date header (RFC 9110 IMF-fixdate, also the obsolete RFC 850 and asctime
-    forms) -> Unix seconds. Raises TimeFormatError.
+    forms) -> Unix seconds. Raises ValueError.
 
         parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT") -> 784111777
     """
     if not isinstance(s, str):
-        raise TimeFormatError("HTTP date must be a string, got %r" % (s,))
+        raise ValueError("HTTP date must be a string, got %r" % (s,))
     parts = s.replace(",", " ").replace("-", " ").split()
     # IMF-fixdate: Sun 06 Nov 1994 08:49:37 GMT; RFC 850: Sunday 06 Nov 94 08:49:37 GMT;
     # asctime: Sun Nov 6 08:49:37 1994
@@ -227,7 +224,7 @@ def parse_http_date(s):
         elif len(parts) == 6 and parts[5].upper() in ("GMT", "UTC", "Z"):
             day, mon, year, hms = parts[1], parts[2], parts[3], parts[4]
         else:
-            raise TimeFormatError("bad HTTP date %r" % s)
+            raise ValueError("bad HTTP date %r" % s)
         m = _MONTHS.index(mon.lower()) + 1
         y = int(year)
         if len(year) == 2:
@@ -237,9 +234,9 @@ def parse_http_date(s):
         hh, mm, ss = hms.split(":")
         h, mi, sec = int(hh), int(mm), int(ss)
     except ValueError:
-        raise TimeFormatError("bad HTTP date %r" % s)
+        raise ValueError("bad HTTP date %r" % s)
     if not (1 <= d <= _days_in_month(y, m) and 0 <= h <= 23 and 0 <= mi <= 59 and 0 <= sec <= 60):
-        raise TimeFormatError("HTTP date out of range %r" % s)
+        raise ValueError("HTTP date out of range %r" % s)
     return days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + sec
 
 

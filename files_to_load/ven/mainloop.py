@@ -18,6 +18,7 @@ import logging
 import sys
 import time
 
+import ven
 from ven import clock, crash, eventstream, isotime, netup, pricemap, retry, schedule
 from ven.button import Button
 from ven.openadr import Dedup, VtnClient, VtnError, select_programs
@@ -69,17 +70,6 @@ class State:
 state = None
 
 
-def _forget(name):
-    # A module used only now and then (registration, the config at start): once
-    # done, its code and tables leave the heap (MicroPython frees a module
-    # nothing refers to); the next use imports it again.
-    sys.modules.pop(name, None)
-    pkg = sys.modules.get("ven")
-    short = name.rpartition(".")[2]
-    if pkg is not None and hasattr(pkg, short):
-        delattr(pkg, short)
-
-
 async def _register(client, cfg, reg):
     """Register with client's VTN (ven.registration, loaded for it); returns the
     Registration to keep (backing off), or None once registered."""
@@ -87,7 +77,7 @@ async def _register(client, cfg, reg):
         from ven.registration import Registration
         reg = Registration(cfg)
     if await reg.ensure(client, log):
-        _forget("ven.registration")
+        ven.forget("ven.registration")
         return None
     return reg
 
@@ -187,17 +177,22 @@ def _adopt(st, sched, n_programs, n_events):
         log.info("  %s (%s): %d event(s) apply; now %s%s; next change %s", typ, sched.units.get(typ, "no units given"),
                  len(sched.tracks[typ]), sched.value_at(typ, now), (" from event %s" % src.event_id) if src else "",
                  isotime.format_datetime(nxt) if nxt is not None else "none")
+    from ven import schedule_file
     try:
-        schedule.save(sched, SCHEDULE_PATH, now)
+        schedule_file.save(sched, SCHEDULE_PATH, now)
     except OSError as e:
         log.warning("could not save the schedule (%s): a reboot without network would start empty", e)
+    finally:
+        ven.forget("ven.schedule_file")
     st.changed.set()
 
 
 def _resume(st):
     # The schedule saved by the last good poll: outputs follow it (once the clock is valid) with no network.
     # load never raises: a damaged file is moved aside with one log line and the VEN starts without it.
-    saved = schedule.load(SCHEDULE_PATH, log)
+    from ven import schedule_file
+    saved = schedule_file.load(SCHEDULE_PATH, log)
+    ven.forget("ven.schedule_file")
     if saved is not None:
         st.schedule = saved
         log.info("resuming the schedule saved at %s: %r",
@@ -413,7 +408,7 @@ async def run(cfg, outputs, st):
         st.ssl_ctx = tlsconf.client_context(tlsconf.load_ca(cfg["vtn"]), cfg["vtn"]["tls_insecure"])
     except tlsconf.TLSConfigError:
         pass  # an https VTN then says why (VtnClient.setup_error); plain http needs none
-    _forget("ven.tlsconf")
+    ven.forget("ven.tlsconf")
     _resume(st)
 
     def failsafe():
@@ -447,7 +442,7 @@ def _config():
         print("CONFIG ERROR:", e)
         return None
     finally:
-        _forget("ven.config")
+        ven.forget("ven.config")
 
 
 def main():

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from tests.host.simboard import board  # noqa: F401 (pytest fixture)
-from ven import schedule, store
+from ven import schedule, schedule_file, store
 
 T0 = 1795305600  # 2026-11-22T00:00:00Z
 
@@ -37,7 +37,7 @@ def damaged(path, how):
     elif how == "period as text":
         store.write_atomic(path, [header_line(tracks=[["PRICE", T0, None, "123", None, 0, "e1", 2]])] + ARRAYS)
     elif how == "flipped value":
-        schedule.save(good_schedule(), path, T0)
+        schedule_file.save(good_schedule(), path, T0)
         with open(path, "rb") as f:
             data = bytearray(f.read())
         data[data.index(b"\n") + 1 + 8 + 7] ^= 0x40  # the top byte of the first value
@@ -64,7 +64,7 @@ def resume(board, tmp_path, monkeypatch, caplog):
 
 def test_a_good_file_is_resumed(resume):
     path, run = resume
-    schedule.save(good_schedule(), path, T0)
+    schedule_file.save(good_schedule(), path, T0)
     st, records = run()
     assert st.schedule == good_schedule() and st.schedule.saved == T0
     assert [r.levelname for r in records] == ["INFO"]

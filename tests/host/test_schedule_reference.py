@@ -17,7 +17,8 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ven import isotime, schedule
+from tests.portable import schedule_help
+from ven import isotime, schedule, schedule_file
 from ven.eventstream import EventReducer
 
 settings.register_profile("schedule-ci", max_examples=300, deadline=None, derandomize=True, database=None,
@@ -341,7 +342,7 @@ def test_persisted_schedule_is_the_same(evs, now_offset):
     sched, _ = build(evs, now)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "schedule.bin")
-        schedule.save(sched, path, now)
-        back = schedule.load(path)
+        schedule_file.save(sched, path, now)
+        back = schedule_file.load(path)
     assert back == sched
     assert back.anchors == sched.anchors

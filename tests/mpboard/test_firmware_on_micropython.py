@@ -12,6 +12,7 @@ Every wait is on a condition with a deadline (the board's output, the VTN's
 record of requests, the PWM log); nothing sleeps a fixed time.
 """
 import json
+import struct
 import time
 
 import pytest
@@ -47,6 +48,8 @@ def duty(value):
     with open(vm.os.path.join(vm.REPO, "configs", "default.json")) as f:
         ch = json.load(f)["channel_defaults"]
     ch.update(CHANNEL)
+    if value is not None:
+        value = struct.unpack("f", struct.pack("f", value))[0]  # the board keeps single-precision values
     return duty_for(value, ch)
 
 

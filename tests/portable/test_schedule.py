@@ -9,7 +9,8 @@ import os
 import unittest
 
 import tmpfiles
-from ven import isotime, schedule, store
+from schedule_help import build, next_change, value_at
+from ven import isotime, schedule, schedule_file, store
 from ven.isotime import parse_datetime
 
 H = 3600
@@ -168,29 +169,29 @@ class PriorityTest(unittest.TestCase):
         base = price_event([1] * 4, priority=1)
         urgent = price_event([9], start="2026-11-22T01:00:00Z", priority=0)
         urgent["id"] = "e2"
-        sched, errors = schedule.build([base, urgent], "PRICE", T0)
+        sched, errors = build([base, urgent], "PRICE", T0)
         self.assertEqual(errors, [])
-        self.assertEqual(schedule.value_at(sched, T0), 1)
-        self.assertEqual(schedule.value_at(sched, T0 + H), 9)
-        self.assertEqual(schedule.value_at(sched, T0 + 2 * H), 1)
-        self.assertEqual(schedule.next_change(sched, T0), T0 + H)
-        self.assertEqual(schedule.next_change(sched, T0 + H), T0 + 2 * H)
+        self.assertEqual(value_at(sched, T0), 1)
+        self.assertEqual(value_at(sched, T0 + H), 9)
+        self.assertEqual(value_at(sched, T0 + 2 * H), 1)
+        self.assertEqual(next_change(sched, T0), T0 + H)
+        self.assertEqual(next_change(sched, T0 + H), T0 + 2 * H)
 
     def test_no_priority_is_lowest(self):
         plain = price_event([5])
         low = price_event([6], priority=7)
         low["id"] = "e2"
         for order in ([plain, low], [low, plain]):
-            sched, _ = schedule.build(order, "PRICE", T0)
-            self.assertEqual(schedule.value_at(sched, T0), 6)
+            sched, _ = build(order, "PRICE", T0)
+            self.assertEqual(value_at(sched, T0), 6)
 
     def test_ties_go_to_the_latest_modification(self):
         old = price_event([2], priority=1, modificationDateTime="2026-11-20T00:00:00Z")
         new = price_event([3], priority=1, modificationDateTime="2026-11-21T00:00:00Z")
         new["id"] = "e2"
         for order in ([new, old], [old, new]):
-            sched, _ = schedule.build(order, "PRICE", T0)
-            self.assertEqual(schedule.value_at(sched, T0), 3)
+            sched, _ = build(order, "PRICE", T0)
+            self.assertEqual(value_at(sched, T0), 3)
 
 
 class CancellationTest(unittest.TestCase):
@@ -210,73 +211,73 @@ class CancellationTest(unittest.TestCase):
         a = price_event([1], priority=0)
         b = price_event([2], priority=1)
         b["id"] = "e2"
-        first, _ = schedule.build([a, b], "PRICE", T0)
-        second, _ = schedule.build([b], "PRICE", T0)
-        self.assertEqual(schedule.value_at(first, T0), 1)
-        self.assertEqual(schedule.value_at(second, T0), 2)
+        first, _ = build([a, b], "PRICE", T0)
+        second, _ = build([b], "PRICE", T0)
+        self.assertEqual(value_at(first, T0), 1)
+        self.assertEqual(value_at(second, T0), 2)
         self.assertTrue(first != second)
 
     def test_event_duration_zero_cancels(self):
-        sched, errors = schedule.build([price_event([1], **{"duration": "PT0S"})], "PRICE", T0)
-        self.assertEqual((errors, schedule.value_at(sched, T0)), ([], None))
+        sched, errors = build([price_event([1], **{"duration": "PT0S"})], "PRICE", T0)
+        self.assertEqual((errors, value_at(sched, T0)), ([], None))
 
 
 class TimingTest(unittest.TestCase):
     def test_intervals_follow_in_list_order_not_by_id(self):
         ev = price_event([1, 2, 3])
         ev["intervals"].reverse()  # ids 2, 1, 0: ids are "not a sequence number"
-        sched, _ = schedule.build([ev], "PRICE", T0)
-        self.assertEqual([schedule.value_at(sched, T0 + h * H) for h in range(3)], [3, 2, 1])
+        sched, _ = build([ev], "PRICE", T0)
+        self.assertEqual([value_at(sched, T0 + h * H) for h in range(3)], [3, 2, 1])
 
     def test_interval_overrides_and_following(self):
         ev = price_event([1, 2, 3])
         ev["intervals"][1]["intervalPeriod"] = {"start": "2026-11-22T05:00:00Z", "duration": "PT30M"}
-        sched, _ = schedule.build([ev], "PRICE", T0)
-        got = [schedule.value_at(sched, T0 + x) for x in (0, H, 5 * H, 5 * H + 1800, 6 * H + 1799, 6 * H + 1800)]
+        sched, _ = build([ev], "PRICE", T0)
+        got = [value_at(sched, T0 + x) for x in (0, H, 5 * H, 5 * H + 1800, 6 * H + 1799, 6 * H + 1800)]
         self.assertEqual(got, [1, None, 2, 3, 3, None])
 
     def test_now_start_of_an_interval_follows_the_previous(self):
         ev = price_event([1, 2])
         ev["intervals"][1]["intervalPeriod"] = {"start": NOW_31}
-        sched, _ = schedule.build([ev], "PRICE", T0)
-        self.assertEqual(schedule.value_at(sched, T0 + H), 2)
+        sched, _ = build([ev], "PRICE", T0)
+        self.assertEqual(value_at(sched, T0 + H), 2)
 
     def test_first_interval_now_without_event_period_is_do_it_now(self):
         ev = {"id": "x", "intervals": [{"id": 0, "intervalPeriod": {"start": NOW_31, "duration": "PT1H"},
                                         "payloads": [{"type": "PRICE", "values": [7]}]}]}
         now = T0 + 1234
-        sched, errors = schedule.build([ev], "PRICE", now)
+        sched, errors = build([ev], "PRICE", now)
         self.assertEqual(errors, [])
-        self.assertEqual([schedule.value_at(sched, t) for t in (now - 1, now, now + H - 1, now + H)],
+        self.assertEqual([value_at(sched, t) for t in (now - 1, now, now + H - 1, now + H)],
                          [None, 7, 7, None])
 
     def test_later_interval_wins_where_intervals_overlap(self):
         ev = price_event([1, 2])
         ev["intervals"][1]["intervalPeriod"] = {"start": "2026-11-22T00:30:00Z", "duration": "PT10M"}
-        sched, _ = schedule.build([ev], "PRICE", T0)
-        got = [schedule.value_at(sched, T0 + x) for x in (0, 1799, 1800, 2399, 2400, 3599, 3600)]
+        sched, _ = build([ev], "PRICE", T0)
+        got = [value_at(sched, T0 + x) for x in (0, 1799, 1800, 2399, 2400, 3599, 3600)]
         self.assertEqual(got, [1, 1, 2, 2, 1, 1, None])
 
     def test_gaps_and_next_change(self):
         ev = price_event([1, 2])
         ev["intervals"][1]["intervalPeriod"] = {"start": "2026-11-22T02:00:00Z"}
-        sched, _ = schedule.build([ev], "PRICE", T0)
-        self.assertEqual(schedule.next_change(sched, T0 - 100), T0)
-        self.assertEqual(schedule.next_change(sched, T0), T0 + H)
-        self.assertEqual(schedule.value_at(sched, T0 + H), None)
-        self.assertEqual(schedule.next_change(sched, T0 + H), T0 + 2 * H)
-        self.assertEqual(schedule.next_change(sched, T0 + 3 * H), None)
+        sched, _ = build([ev], "PRICE", T0)
+        self.assertEqual(next_change(sched, T0 - 100), T0)
+        self.assertEqual(next_change(sched, T0), T0 + H)
+        self.assertEqual(value_at(sched, T0 + H), None)
+        self.assertEqual(next_change(sched, T0 + H), T0 + 2 * H)
+        self.assertEqual(next_change(sched, T0 + 3 * H), None)
 
     def test_boundaries_without_a_change_are_harmless(self):
-        sched, _ = schedule.build([price_event([1, 1, 1, 2])], "PRICE", T0)
-        self.assertEqual([schedule.value_at(sched, T0 + h * H) for h in range(5)], [1, 1, 1, 2, None])
-        self.assertTrue(T0 < schedule.next_change(sched, T0) <= T0 + 3 * H)
+        sched, _ = build([price_event([1, 1, 1, 2])], "PRICE", T0)
+        self.assertEqual([value_at(sched, T0 + h * H) for h in range(5)], [1, 1, 1, 2, None])
+        self.assertTrue(T0 < next_change(sched, T0) <= T0 + 3 * H)
         # Intervals with periods of their own take the general path, which merges equal neighbours.
         ev = price_event([1, 1, 1, 2])
         ev["intervals"][1]["intervalPeriod"] = {"duration": "PT1H"}
-        sched, _ = schedule.build([ev], "PRICE", T0)
-        self.assertEqual([schedule.value_at(sched, T0 + h * H) for h in range(5)], [1, 1, 1, 2, None])
-        self.assertEqual(schedule.next_change(sched, T0), T0 + 3 * H)
+        sched, _ = build([ev], "PRICE", T0)
+        self.assertEqual([value_at(sched, T0 + h * H) for h in range(5)], [1, 1, 1, 2, None])
+        self.assertEqual(next_change(sched, T0), T0 + 3 * H)
         self.assertEqual(len(sched.tracks["PRICE"][0].t), 3)
 
     def test_plain_and_walked_paths_agree(self):
@@ -290,11 +291,11 @@ class TimingTest(unittest.TestCase):
                     ev["intervals"][i]["payloads"] = [{"type": "GHG", "values": [5]}]
                 else:
                     ev["intervals"][i]["payloads"][0]["values"] = p if isinstance(p, list) else [p]
-            plain, _ = schedule.build([ev], "PRICE", T0)
+            plain, _ = build([ev], "PRICE", T0)
             ev["intervals"][0]["intervalPeriod"] = {"duration": "PT1H"}
-            walked, _ = schedule.build([ev], "PRICE", T0)
+            walked, _ = build([ev], "PRICE", T0)
             for t in range(T0 - 10, T0 + 5 * H, 600):
-                self.assertEqual(schedule.value_at(plain, t), schedule.value_at(walked, t), (prices, t - T0))
+                self.assertEqual(value_at(plain, t), value_at(walked, t), (prices, t - T0))
 
     def test_start_now_is_kept_across_polls(self):
         ev = price_event([5], start=NOW_31, step="PT1H", modificationDateTime="2026-11-21T00:00:00Z")
@@ -318,27 +319,27 @@ class TimingTest(unittest.TestCase):
         ev["intervalPeriod"]["randomizeStart"] = "PT10M"
         shifts = []
         for seed in ("ven-a", "ven-b", "ven-c", "ven-d"):
-            s1, _ = schedule.build([ev], "PRICE", T0, seed)
-            s2, _ = schedule.build([ev], "PRICE", T0 + 60, seed)
+            s1, _ = build([ev], "PRICE", T0, seed)
+            s2, _ = build([ev], "PRICE", T0 + 60, seed)
             self.assertTrue(s1 == s2, "same VEN, same event: same shift at every poll")
-            start = schedule.next_change(s1, T0)
+            start = next_change(s1, T0)
             shift = start - (T0 + H)
             self.assertTrue(-600 <= shift <= 600, shift)
             # Following intervals move by the same amount.
-            self.assertEqual(schedule.next_change(s1, start), start + H)
-            self.assertEqual(schedule.value_at(s1, start + H), 2)
+            self.assertEqual(next_change(s1, start), start + H)
+            self.assertEqual(value_at(s1, start + H), 2)
             shifts.append(shift)
         self.assertTrue(len(set(shifts)) > 1, "different VENs should spread: %r" % shifts)
 
     def test_infinite_interval_then_nothing_follows(self):
         ev = price_event([1, 2], step="P9999Y")
-        sched, errors = schedule.build([ev], "PRICE", T0)
+        sched, errors = build([ev], "PRICE", T0)
         self.assertEqual(errors, [])
-        self.assertEqual(schedule.value_at(sched, T0 + 1000 * D), 1)
-        self.assertEqual(schedule.next_change(sched, T0), None)
+        self.assertEqual(value_at(sched, T0 + 1000 * D), 1)
+        self.assertEqual(next_change(sched, T0), None)
 
     def test_past_events_are_dropped(self):
-        sched, _ = schedule.build([price_event([1, 2])], "PRICE", T0 + 3 * H)
+        sched, _ = build([price_event([1, 2])], "PRICE", T0 + 3 * H)
         self.assertEqual(sched.tracks, {})
 
 
@@ -353,8 +354,8 @@ class BadInputTest(unittest.TestCase):
         bad_iv = price_event([4])
         bad_iv["id"] = "bad4"
         bad_iv["intervals"][0]["intervalPeriod"] = {"duration": "soon"}
-        sched, errors = schedule.build([no_intervals, good, bad_time, no_period, "junk", None, bad_iv], "PRICE", T0)
-        self.assertEqual(schedule.value_at(sched, T0), 1)
+        sched, errors = build([no_intervals, good, bad_time, no_period, "junk", None, bad_iv], "PRICE", T0)
+        self.assertEqual(value_at(sched, T0), 1)
         self.assertEqual(len(errors), 6)
         self.assertTrue("bad1" in errors[0] and "no intervals" in errors[0], errors[0])
         self.assertTrue("bad2" in errors[1], errors[1])
@@ -367,7 +368,7 @@ class BadInputTest(unittest.TestCase):
         ev["intervals"].append({"id": 10, "payloads": [{"type": "PRICE"}, "junk"]})
         ev["intervals"].append({"id": 11, "payloads": [{"type": "PRICE", "values": [float("nan")]}]})
         ev["intervals"].append("junk")
-        sched, errors = schedule.build([ev], "PRICE", T0)
+        sched, errors = build([ev], "PRICE", T0)
         self.assertEqual(sched.tracks, {})
         self.assertEqual(errors, [])
 
@@ -375,22 +376,22 @@ class BadInputTest(unittest.TestCase):
         ev = price_event([0])
         ev["intervals"][0]["payloads"][0]["values"] = [1, "x", 3]
         ev["intervalPeriod"]["duration"] = "PT3H"
-        sched, _ = schedule.build([ev], "PRICE", T0)
-        self.assertEqual([schedule.value_at(sched, T0 + h * H) for h in range(4)], [1, None, 3, None])
+        sched, _ = build([ev], "PRICE", T0)
+        self.assertEqual([value_at(sched, T0 + h * H) for h in range(4)], [1, None, 3, None])
 
 
 class CompactTest(unittest.TestCase):
     def test_a_week_of_quarter_hours_is_two_arrays(self):
         import array
         ev = price_event([(i % 40) / 100 for i in range(672)], step="PT15M")
-        sched, _ = schedule.build([ev], "PRICE", T0)
+        sched, _ = build([ev], "PRICE", T0)
         tr = sched.tracks["PRICE"][0]
         self.assertTrue(isinstance(tr.t, array.array) and isinstance(tr.v, array.array))
         # One offset and one value per interval, plus the end.
         self.assertEqual((len(tr.t), len(tr.v)), (673, 673))
         self.assertEqual(len(bytes(tr.t)), 4 * 673)
         self.assertEqual(len(bytes(tr.v)), len(bytes(array.array(schedule.VALUE_TYPE, [0.0]))) * 673)
-        self.assertEqual(schedule.value_at(sched, T0 + 671 * 900), (671 % 40) / 100)
+        self.assertEqual(value_at(sched, T0 + 671 * 900), (671 % 40) / 100)
 
 
 def good_header():
@@ -434,7 +435,7 @@ class PersistenceTest(unittest.TestCase):
         """Damaged: load gives no schedule, the file goes to .bad as it was, with one log line."""
         data = tmpfiles.read(self.path)
         log = tmpfiles.Log()
-        self.assertEqual(schedule.load(self.path, log), None, case)
+        self.assertEqual(schedule_file.load(self.path, log), None, case)
         self.assertFalse(tmpfiles.exists(self.path), case)
         self.assertEqual(tmpfiles.read(self.path + ".bad"), data, case)
         self.assertEqual(len(log.lines), 1, (case, log.lines))
@@ -449,9 +450,9 @@ class PersistenceTest(unittest.TestCase):
         b.add_event(alert_now(**{"intervals": [{"id": 0, "payloads": [{"type": "GHG", "values": [400]}]}]}))
         b.add_event(UG_7_3_MULTI_VALUE)
         sched = b.finish()
-        schedule.save(sched, self.path, now=T0)
+        schedule_file.save(sched, self.path, now=T0)
         log = tmpfiles.Log()
-        back = schedule.load(self.path, log)
+        back = schedule_file.load(self.path, log)
         self.assertEqual(log.lines, [])
         self.assertTrue(back == sched)
         self.assertEqual(back.saved, T0)
@@ -467,12 +468,12 @@ class PersistenceTest(unittest.TestCase):
             self.assertEqual(back.next_change(t), sched.next_change(t))
         # Saved again, the same bytes: nothing was lost or changed on the way.
         first = tmpfiles.read(self.path)
-        schedule.save(back, self.path, now=T0)
+        schedule_file.save(back, self.path, now=T0)
         self.assertEqual(tmpfiles.read(self.path), first)
 
     def test_file_layout_header_arrays_checksum(self):
-        sched, _ = schedule.build([price_event([1, 2, 3])], "PRICE", T0)
-        schedule.save(sched, self.path, now=T0)
+        sched, _ = build([price_event([1, 2, 3])], "PRICE", T0)
+        schedule_file.save(sched, self.path, now=T0)
         data = tmpfiles.read(self.path)
         nl = data.index(b"\n")
         head = json.loads(data[:nl])
@@ -485,7 +486,7 @@ class PersistenceTest(unittest.TestCase):
     def test_a_crafted_good_file_loads(self):
         # The base of the damaged files below is itself fine.
         self.craft()
-        sched = schedule.load(self.path)
+        sched = schedule_file.load(self.path)
         self.assertEqual((sched.value_at("PRICE", T0), sched.value_at("PRICE", T0 + H)), (0.25, -1.5))
         self.assertEqual(sched.value_at("PRICE", T0 + 2 * H), 7.0)  # the second track shows through the gap
         self.assertEqual(sched.anchors, {"a1": (None, T0), "a2": ("2026-01-01T00:00:00Z", T0 - H)})
@@ -493,7 +494,7 @@ class PersistenceTest(unittest.TestCase):
 
     def test_no_file_is_no_schedule_without_a_word(self):
         log = tmpfiles.Log()
-        self.assertEqual(schedule.load(self.path, log), None)
+        self.assertEqual(schedule_file.load(self.path, log), None)
         self.assertEqual(log.lines, [])
 
     def test_a_huge_count_fails_before_allocating(self):
@@ -517,8 +518,8 @@ class PersistenceTest(unittest.TestCase):
             self.assert_set_aside("", (where, value))
 
     def test_flipped_value_bytes(self):
-        sched, _ = schedule.build([price_event([0.1, 0.2, 0.3])], "PRICE", T0)
-        schedule.save(sched, self.path)
+        sched, _ = build([price_event([0.1, 0.2, 0.3])], "PRICE", T0)
+        schedule_file.save(sched, self.path)
         good = tmpfiles.read(self.path)
         size = len(bytes(schedule.array.array(schedule.VALUE_TYPE, [0.0])))
         first_value = good.index(b"\n") + 1 + 4 * 4
@@ -534,16 +535,16 @@ class PersistenceTest(unittest.TestCase):
             self.assert_set_aside("track 0: value", bad)
 
     def test_flipped_low_byte_is_caught_by_the_checksum(self):
-        sched, _ = schedule.build([price_event([0.1, 0.2, 0.3])], "PRICE", T0)
-        schedule.save(sched, self.path)
+        sched, _ = build([price_event([0.1, 0.2, 0.3])], "PRICE", T0)
+        schedule_file.save(sched, self.path)
         data = bytearray(tmpfiles.read(self.path))
         data[data.index(b"\n") + 1 + 4 * 4] ^= 0x01  # the last mantissa bit of 0.1: still a fine price
         tmpfiles.write(self.path, data)
         self.assert_set_aside("checksum mismatch")
 
     def test_truncated(self):
-        sched, _ = schedule.build([price_event([1, 2, 3])], "PRICE", T0)
-        schedule.save(sched, self.path)
+        sched, _ = build([price_event([1, 2, 3])], "PRICE", T0)
+        schedule_file.save(sched, self.path)
         good = tmpfiles.read(self.path)
         nl = good.index(b"\n")
         for n in (1, nl // 2, nl, nl + 1, nl + 3, nl + 17, len(good) - 9, len(good) - 5, len(good) - 1):
@@ -600,8 +601,8 @@ class PersistenceTest(unittest.TestCase):
             self.assert_set_aside("track 0: breakpoints", t)
 
     def test_trailing_junk_after_a_valid_file(self):
-        sched, _ = schedule.build([price_event([1, 2, 3])], "PRICE", T0)
-        schedule.save(sched, self.path)
+        sched, _ = build([price_event([1, 2, 3])], "PRICE", T0)
+        schedule_file.save(sched, self.path)
         good = tmpfiles.read(self.path)
         for junk in (b"x", b"\n", b"0" * 9, b"\x00" * 100, good):
             tmpfiles.write(self.path, good + junk)
@@ -620,14 +621,14 @@ class PersistenceTest(unittest.TestCase):
         # A VTN's non-string event id is kept as text; an anchor JSON cannot hold is left out.
         tr = schedule.Track(T0, array.array("i", [0]), array.array(schedule.VALUE_TYPE, [1.0]), event_id=5)
         sched = schedule.Schedule({"PRICE": [tr]}, {5: (None, T0), "e2": (7, T0), "e3": ("x", T0)})
-        schedule.save(sched, self.path)
-        back = schedule.load(self.path)
+        schedule_file.save(sched, self.path)
+        back = schedule_file.load(self.path)
         self.assertEqual(back.tracks["PRICE"][0].event_id, "5")
         self.assertEqual(back.anchors, {"e3": ("x", T0)})
 
     def test_a_write_that_fails_half_way_leaves_the_old_file(self):
-        sched, _ = schedule.build([price_event([1, 2])], "PRICE", T0)
-        schedule.save(sched, self.path)
+        sched, _ = build([price_event([1, 2])], "PRICE", T0)
+        schedule_file.save(sched, self.path)
 
         def parts():
             yield b"{half a header"
@@ -635,14 +636,14 @@ class PersistenceTest(unittest.TestCase):
 
         with self.assertRaises(OSError):
             store.write_atomic(self.path, parts())
-        self.assertTrue(schedule.load(self.path) == sched)
+        self.assertTrue(schedule_file.load(self.path) == sched)
         self.assertEqual(os.listdir(self.dir), ["schedule.bin"])
 
     def test_replacing_keeps_no_temporary_file(self):
         for prices in ([1], [2, 3]):
-            sched, _ = schedule.build([price_event(prices)], "PRICE", T0)
-            schedule.save(sched, self.path)
-        self.assertEqual(schedule.value_at(schedule.load(self.path), T0 + H), 3)
+            sched, _ = build([price_event(prices)], "PRICE", T0)
+            schedule_file.save(sched, self.path)
+        self.assertEqual(value_at(schedule_file.load(self.path), T0 + H), 3)
         self.assertEqual(os.listdir(self.dir), ["schedule.bin"])
 
 

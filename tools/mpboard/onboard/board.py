@@ -27,6 +27,12 @@ import os  # noqa: E402
 os.chdir(_board.get("flash", "."))
 # The ESP32's sys.path: the filesystem root, frozen modules, /lib.
 sys.path[:] = ["", ".frozen", "lib"]
+# The ESP32's floats are single precision, so the schedule keeps its values in
+# array("f") (4 bytes each); this port's doubles would choose "d" (8 bytes).
+# Values and heap as on the board.
+import ven.schedule  # noqa: E402
+
+ven.schedule.VALUE_TYPE = "f"
 
 
 def _run(name):
