@@ -492,68 +492,7 @@ class VtnClient:
             params.append(("active", "true"))
         await self.pages("/events", params, sink, conditional)
 
-    # --- VEN registration (ven.registration) and reports (ven.reports) ---
-
-    async def _find(self, path, params, key, name, extra=None):
-        for item in await self._list(path, params, ("id", key, "venID")):
-            if (item.get(key) == name and isinstance(item.get("id"), str)
-                    and (extra is None or item.get("venID", extra) == extra)):
-                return item
-        return None
-
-    async def find_ven(self, name, filtered=True):
-        """The VEN named name (asking the VTN to filter by name unless filtered=False), or None."""
-        return await self._find("/vens", [("venName", name)] if filtered else [], "venName", name)
-
-    async def get_object(self, path):
-        """GET one object; None if the VTN says 404."""
-        resp = await self.call("GET", path, ok=(200, 404))
-        if resp.status == 404:
-            return None
-        try:
-            obj = json.loads(resp.body)
-        except ValueError as e:
-            raise VtnError("GET %s: invalid JSON (%s)" % (self.url(path), e))
-        return obj if isinstance(obj, dict) else None
-
-    async def _create(self, path, obj):
-        resp = await self.call("POST", path, obj=obj, ok=(200, 201))
-        try:
-            made = json.loads(resp.body)
-        except ValueError as e:
-            raise VtnError("POST %s: invalid JSON (%s)" % (self.url(path), e))
-        if not isinstance(made, dict) or not isinstance(made.get("id"), str):
-            raise VtnError("POST %s: the answer has no id" % self.url(path))
-        return made
-
-    async def create_ven(self, name):
-        await self.ensure_version()
-        if self.version == "3.0":
-            return await self._create("/vens", {"venName": name})
-        return await self._create("/vens", {"objectType": "VEN_VEN_REQUEST", "venName": name})
-
-    def _resources_path(self, ven_id):
-        if self.version == "3.0":
-            return "/vens/%s/resources" % quote(ven_id)
-        return "/resources"
-
-    async def find_resource(self, ven_id, name):
-        await self.ensure_version()
-        params = [("resourceName", name)]
-        if self.version != "3.0":
-            params.append(("venID", ven_id))
-        return await self._find(self._resources_path(ven_id), params, "resourceName", name, ven_id)
-
-    async def get_resource(self, ven_id, resource_id):
-        await self.ensure_version()
-        return await self.get_object("%s/%s" % (self._resources_path(ven_id), quote(resource_id)))
-
-    async def create_resource(self, ven_id, name):
-        await self.ensure_version()
-        body = {"resourceName": name, "venID": ven_id}
-        if self.version != "3.0":
-            body["objectType"] = "VEN_RESOURCE_REQUEST"
-        return await self._create(self._resources_path(ven_id), body)
+    # --- reports (ven.reports); VEN registration is ven.registration's ---
 
     async def post_report(self, report):
         """POST a report (anything call() takes as obj); the VTN's copy of it is not read."""

@@ -27,6 +27,7 @@ import time
 
 from ven import retry, store
 from ven.openadr import VtnError
+from ven.url import quote
 
 STATE_PATH = "ven_state.json"
 STATE_VERSION = 1
@@ -44,8 +45,79 @@ def _parse(r):
     return data
 
 
+class VenRequests:
+    """The VEN and resource requests over a VtnClient (3.1.0: /vens, /resources;
+    3.0.1 nests the resources under their VEN). Here, not in ven.openadr: they
+    are only needed while registering, and this module is let go after."""
+
+    def __init__(self, client):
+        self.c = client
+
+    async def _find(self, path, params, key, name, extra=None):
+        for item in await self.c._list(path, params, ("id", key, "venID")):
+            if (item.get(key) == name and isinstance(item.get("id"), str)
+                    and (extra is None or item.get("venID", extra) == extra)):
+                return item
+        return None
+
+    async def find_ven(self, name, filtered=True):
+        """The VEN named name (asking the VTN to filter by name unless filtered=False), or None."""
+        return await self._find("/vens", [("venName", name)] if filtered else [], "venName", name)
+
+    async def get_object(self, path):
+        """GET one object; None if the VTN says 404."""
+        resp = await self.c.call("GET", path, ok=(200, 404))
+        if resp.status == 404:
+            return None
+        try:
+            obj = json.loads(resp.body)
+        except ValueError as e:
+            raise VtnError("GET %s: invalid JSON (%s)" % (self.c.url(path), e))
+        return obj if isinstance(obj, dict) else None
+
+    async def _create(self, path, obj):
+        resp = await self.c.call("POST", path, obj=obj, ok=(200, 201))
+        try:
+            made = json.loads(resp.body)
+        except ValueError as e:
+            raise VtnError("POST %s: invalid JSON (%s)" % (self.c.url(path), e))
+        if not isinstance(made, dict) or not isinstance(made.get("id"), str):
+            raise VtnError("POST %s: the answer has no id" % self.c.url(path))
+        return made
+
+    async def create_ven(self, name):
+        await self.c.ensure_version()
+        if self.c.version == "3.0":
+            return await self._create("/vens", {"venName": name})
+        return await self._create("/vens", {"objectType": "VEN_VEN_REQUEST", "venName": name})
+
+    def _resources_path(self, ven_id):
+        if self.c.version == "3.0":
+            return "/vens/%s/resources" % quote(ven_id)
+        return "/resources"
+
+    async def find_resource(self, ven_id, name):
+        await self.c.ensure_version()
+        params = [("resourceName", name)]
+        if self.c.version != "3.0":
+            params.append(("venID", ven_id))
+        return await self._find(self._resources_path(ven_id), params, "resourceName", name, ven_id)
+
+    async def get_resource(self, ven_id, resource_id):
+        await self.c.ensure_version()
+        return await self.get_object("%s/%s" % (self._resources_path(ven_id), quote(resource_id)))
+
+    async def create_resource(self, ven_id, name):
+        await self.c.ensure_version()
+        body = {"resourceName": name, "venID": ven_id}
+        if self.c.version != "3.0":
+            body["objectType"] = "VEN_RESOURCE_REQUEST"
+        return await self._create(self._resources_path(ven_id), body)
+
+
 class Registration:
-    def __init__(self, cfg, path=STATE_PATH, clock=time.time):
+    def __init__(self, cfg, path=STATE_PATH, clock=time.time, requests=VenRequests):
+        self.requests = requests  # client -> the VEN/resource requests (tests give stand-ins)
         self.name = cfg["vtn"]["ven_name"]
         self.channels = [ch["name"] for ch in cfg["outputs"]]
         self.retry_max_s = cfg["vtn"]["retry_max_s"]
@@ -82,8 +154,9 @@ class Registration:
         self.failures = 0
         return True
 
-    async def _register(self, client, log):
-        stored_id, stored = self._stored(client.base_url, log)
+    async def _register(self, vtn, log):
+        client = self.requests(vtn)
+        stored_id, stored = self._stored(vtn.base_url, log)
         ven_id = stored_id
         if ven_id is not None:
             ven = await client.get_object("/vens/%s" % ven_id)
@@ -121,7 +194,7 @@ class Registration:
         self.ven_id = ven_id
         self.resources = resources
         if ven_id != stored_id or resources != stored:
-            data = {"v": STATE_VERSION, "vtn": client.base_url, "ven_name": self.name,
+            data = {"v": STATE_VERSION, "vtn": vtn.base_url, "ven_name": self.name,
                     "ven_id": ven_id, "resources": resources}
             try:
                 store.write_atomic(self.path, [(json.dumps(data) + "\n").encode("utf-8")])

@@ -124,7 +124,7 @@ class Reporter:
                 # What fell due before this VEN saw the event is not reported.
                 while True:
                     sp = plan.span(plan.k, src)
-                    if sp is None or sp[2] >= now:
+                    if sp is None or sp[2] > now:
                         break
                     plan.k += 1
                 self.plans[(eid, i)] = plan

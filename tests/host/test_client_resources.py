@@ -16,7 +16,7 @@ from tests.portable import schedule_help
 from ven import eventstream, isotime, schedule
 from ven.meter import IDLE, RUNNING
 from ven.openadr import Dedup, VtnClient
-from ven.registration import Registration
+from ven.registration import Registration, VenRequests
 from ven.reports import Reporter
 
 ADDR = "127.0.0.64"
@@ -217,7 +217,7 @@ def test_a_conflict_answered_with_an_empty_list_looks_at_every_ven(vtn, tmp_path
     other = client(vtn.url, vtn_cfg(vtn, client_id="someone-else", client_secret="pw"))
 
     async def take_the_name(c):
-        return await c.create_ven("ven-taken")
+        return await VenRequests(c).create_ven("ven-taken")
     run(cycle(other, take_the_name))
     vtn.mark = len(vtn.records())
     log = LogCapture()

@@ -115,6 +115,8 @@ _IMPORT = r'''
 import gc, sys
 sys.path[:] = [".frozen", HERE]
 import asyncio, _board, time, machine, network, socket
+# asyncio loads its parts on first use: load them now, so no module is charged for them.
+import asyncio.event, asyncio.funcs, asyncio.lock, asyncio.stream
 sys.path[:] = ["", ".frozen", "lib"]
 import os
 os.chdir(FLASH)
@@ -132,13 +134,49 @@ print("IMPORT-HEAP", json.dumps({"total": gc.mem_alloc() - base, "modules": size
 '''
 
 
+def _deps(path):
+    # The ven modules and libraries a module imports at its top level (static: ast).
+    import ast
+    out = []
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + ["%s.%s" % (node.module, a.name) for a in node.names]
+        for n in names:
+            if n.startswith(("ven.", "mdns_client.")) or n == "logging":
+                out.append(n)
+    return out
+
+
 def _modules():
-    names = sorted(f[:-3] for f in os.listdir(os.path.join(vm.REPO, "files_to_load", "ven"))
-                   if f.endswith(".py") and f != "__init__.py")
-    # Leaves first, mainloop (which imports the rest) last: each module is charged for itself.
-    names.remove("mainloop")
-    lib = ["logging", "mdns_client.constants", "mdns_client.util", "mdns_client.structs", "mdns_client.parser"]
-    return lib + ["ven"] + ["ven." + n for n in names] + ["ven.mainloop"]
+    """Every module of the app and its libraries, each after what it imports (so
+    that each is charged for itself only): logging, mdns_client, then ven.*."""
+    ven_dir = os.path.join(vm.REPO, "files_to_load", "ven")
+    lib_dir = os.path.join(vm.REPO, "build", "device_lib")
+    paths = {"logging": os.path.join(lib_dir, "logging.py")}
+    for f in sorted(os.listdir(os.path.join(lib_dir, "mdns_client"))):
+        if f.endswith(".py") and f != "__init__.py":
+            paths["mdns_client." + f[:-3]] = os.path.join(lib_dir, "mdns_client", f)
+    for f in sorted(os.listdir(ven_dir)):
+        if f.endswith(".py") and f != "__init__.py":
+            paths["ven." + f[:-3]] = os.path.join(ven_dir, f)
+    order = ["ven"]
+    seen = set(order)
+
+    def visit(name):
+        if name in seen or name not in paths:
+            return
+        seen.add(name)
+        for dep in _deps(paths[name]):
+            visit(dep)
+        order.append(name)
+    for name in sorted(paths):
+        visit(name)
+    return order
 
 
 def import_heap(kind, workdir):
