@@ -3,6 +3,7 @@
 # a short, fragmented heap that string is often what fails).
 #
 #   crash.print_trace(e)                 # the traceback, on stderr
+#   crash.kind(e) == crash.kind(before)  # the same failure again? (say it once)
 
 import sys
 
@@ -18,3 +19,9 @@ def print_trace(e, stream=None):
             traceback.print_exception(type(e), e, e.__traceback__, file=stream)
     except MemoryError:
         stream.write("(no memory left to print the traceback of %r)\n" % (e,))
+
+
+def kind(e):
+    """What makes two failures "the same" for the log: the text, but for a
+    MemoryError only its type (the size it failed on varies from one to the next)."""
+    return "MemoryError" if isinstance(e, MemoryError) else repr(e)

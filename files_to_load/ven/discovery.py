@@ -263,8 +263,8 @@ class Locator:
         # one); the same error again only lengthens the wait.
         try:
             text = repr(e)
-            if text != self._error:
-                self._error = text
+            if crash.kind(e) != self._error:
+                self._error = crash.kind(e)
                 if self.log:
                     self.log.error("mDNS discovery pass failed: %s; going on, next pass in %d s", text,
                                    self._error_wait // 1000)

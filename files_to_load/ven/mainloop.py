@@ -87,6 +87,7 @@ async def supervise(name, run, st, on_down=None):
     health = ["running", 0, None]  # type: list
     st.tasks[name] = health
     failures = 0
+    said = None  # the last failure logged in full
     while True:
         started = time.ticks_ms()
         health[0] = "running"
@@ -96,7 +97,8 @@ async def supervise(name, run, st, on_down=None):
             return
         except Exception as e:  # noqa: BLE001 - any failure of a task is logged and survived
             text = repr(e)
-            if text != health[2]:
+            if crash.kind(e) != said:
+                said = crash.kind(e)
                 log.error("task %s failed (restarting it): %s", name, text)
                 crash.print_trace(e)
             health[1] += 1
@@ -326,10 +328,10 @@ async def _serve(cfg, st, types, link):
                 else:
                     # Not the VTN's doing (no memory, a bug): where it happened, once; then one line.
                     gc.collect()
-                    if repr(e) != unexpected:
-                        unexpected = repr(e)
-                        log.error("poll %d failed, keeping the last schedule (%d bytes free): %s", failures,
-                                  gc.mem_free(), unexpected)
+                    if crash.kind(e) != unexpected:
+                        unexpected = crash.kind(e)
+                        log.error("poll %d failed, keeping the last schedule (%d bytes free): %r", failures,
+                                  gc.mem_free(), e)
                         crash.print_trace(e)
                     else:
                         log.warning("poll %d failed, keeping the last schedule: %r", failures, e)

@@ -46,7 +46,7 @@ REPORTABLE = ("SETPOINT", "OPERATING_STATE")
 MAX_EVENTS = 8  # events whose reports are tracked at once
 _DUTY_MAX = 65535
 _STATES = ("NORMAL", "IDLE_NORMAL", "RUNNING_NORMAL")
-_GAP = -(2.0 ** 127)  # ven.schedule.GAP
+_GAP = -float(1 << 127)  # ven.schedule.GAP
 
 
 def _int(d, key, default):

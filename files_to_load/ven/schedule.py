@@ -53,7 +53,7 @@ import array
 
 from ven import isotime
 
-GAP = -(2.0 ** 127)  # exactly representable in single precision
+GAP = -float(1 << 127)  # exact in single precision; made at run time (a frozen float constant keeps 16 digits)
 VALUE_TYPE = "f" if (1.0 + 2.0 ** -30) == 1.0 else "d"
 FOREVER = 0x7FFFFFFF
 PACKED_TYPES = ("PRICE", "EXPORT_PRICE", "GHG")

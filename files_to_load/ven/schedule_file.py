@@ -24,7 +24,7 @@ from ven.schedule import FILE_VERSION, FOREVER, GAP, Schedule, Track
 
 _SIZES = {"i": 4, "f": 4, "d": 8}
 _TMAX = 1 << 42  # |Unix seconds| beyond any real time (start + isotime.INFINITE included)
-_VMAX = 2.0 ** 127  # values lie in (-_VMAX, _VMAX), or are GAP (exact in single precision)
+_VMAX = float(1 << 127)  # values lie in (-_VMAX, _VMAX), or are GAP (exact in single precision)
 
 
 def _header(sched, now):
