@@ -1,8 +1,12 @@
-# BUT1 on the ESP32-POE: GPIO34, active low, external pull-up, input only
-# (so no internal pull is configured). Sampled every poll_ms (<= 100 ms) and
-# debounced over two samples.
+# BUT1 on the ESP32-POE: GPIO34, active low, external pull-up, input only (so
+# no internal pull is configured). A press is latched by the pin's interrupt
+# into an asyncio.ThreadSafeFlag: it is never lost, even when it is shorter
+# than a step that blocks the loop (a TLS handshake, a flash write), and the
+# waiting task runs as soon as the loop is free again.
 #
-#   await Button(34, 50).wait_pressed()
+#   b = Button(34)
+#   await b.wait_pressed()
+#   b.held()          # BUT1 down right now (at power-on: safe mode)
 
 import asyncio
 
@@ -10,15 +14,17 @@ from machine import Pin
 
 
 class Button:
-    def __init__(self, pin, poll_ms):
+    def __init__(self, pin):
         self.pin = Pin(pin, Pin.IN)
-        self.poll_s = poll_ms / 1000
+        self.flag = asyncio.ThreadSafeFlag()
+        self.pin.irq(self._pressed, Pin.IRQ_FALLING)
 
-    def pressed(self):
+    def _pressed(self, pin):
+        # Interrupt context: no allocation here.
+        self.flag.set()
+
+    def held(self):
         return self.pin.value() == 0
 
     async def wait_pressed(self):
-        low = 0
-        while low < 2:
-            low = low + 1 if self.pressed() else 0
-            await asyncio.sleep(self.poll_s)
+        await self.flag.wait()

@@ -30,6 +30,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 INTERFACES = ("ethernet", "wifi")
 SCHEMES = ("http", "https")
 DISCOVERY_MODES = ("auto", "local", "local_then_static", "static")
+# Keys that once existed and are now ignored: button.poll_ms (BUT1 is latched by
+# its interrupt since).
+_RETIRED = (("button", "poll_ms"),)
 
 
 class ConfigError(ValueError):
@@ -104,6 +107,11 @@ def merge(defaults, device, source=DEVICE_PATH):
     """Defaults overridden by the device dict; validated. Returns a new dict."""
     if not isinstance(device, dict):
         raise ConfigError("%s: must hold a JSON object, got %s" % (source, _type_name(device)))
+    for section, key in _RETIRED:
+        if isinstance(device.get(section), dict) and key in device[section]:
+            device = dict(device)
+            device[section] = dict(device[section])
+            del device[section][key]  # older device files keep loading; the key does nothing now
     cfg = _merge_dict(defaults, device, source, "")
     channel_defaults = defaults["channel_defaults"]
     outputs = []
@@ -169,8 +177,8 @@ def check(cfg, source=DEVICE_PATH):
         _require(isinstance(name, str) and name, source, "vtn.program_names", "must be a list of non-empty strings")
     _require(cfg["log_level"] in LOG_LEVELS, source, "log_level",
              "must be one of %s, got %r" % (", ".join(LOG_LEVELS), cfg["log_level"]))
-    _require(cfg["button"]["poll_ms"] > 0 and cfg["button"]["poll_ms"] <= 100, source, "button.poll_ms",
-             "must be 1..100 so a press is seen within 100 ms")
+    _require(cfg["watchdog_s"] == 0 or 10 <= cfg["watchdog_s"] <= 3600, source, "watchdog_s",
+             "must be 0 (no watchdog) or 10..3600 seconds")
     _check_clock(cfg["clock"], source)
     names = []
     pins = []

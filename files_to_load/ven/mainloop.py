@@ -19,7 +19,7 @@ import sys
 import time
 
 import ven
-from ven import clock, crash, eventstream, isotime, netup, pricemap, retry, schedule
+from ven import clock, crash, eventstream, health, isotime, netup, pricemap, retry, schedule
 from ven.button import Button
 from ven.openadr import Dedup, VtnClient, VtnError, select_programs
 from ven.outputs import RAMP_STEP_MS, Outputs
@@ -58,13 +58,22 @@ class State:
         self.outputs_reason = None  # why the outputs are held at fail-safe, if they are
         self.tasks = {}          # name -> [state, restarts, last error]
         self.ssl_ctx = None      # the one TLS context (CA loaded once), shared by every client
+        self.health = health.Health(0, 3600)  # progress, watchdog, uptime (main() sets it up)
+        self.crash = None        # the crash record the last run left, if any (ven.crash)
+        self.safe_mode = None    # why the VEN did not start, in safe mode
 
     def __repr__(self):
-        return "<State ip=%s vtn=%r last_poll=%s last_error=%r clock=%s schedule=%r outputs=%r%s tasks=%r>" % (
+        if self.safe_mode:
+            return "<State SAFE MODE (%s) outputs=%r last crash:\n%s>" % (
+                self.safe_mode, self.outputs.status() if self.outputs else None, self.crash)
+        return ("<State ip=%s vtn=%r last_poll=%s last_error=%r clock=%s schedule=%r outputs=%r%s tasks=%r "
+                "uptime=%s watchdog=%s%s>") % (
             self.ip, self.vtn, self.last_poll, self.last_error,
             self.clock.status() if self.clock else None, self.schedule,
             self.outputs.status() if self.outputs else None,
-            (" held at fail-safe: " + self.outputs_reason) if self.outputs_reason else "", self.tasks)
+            (" held at fail-safe: " + self.outputs_reason) if self.outputs_reason else "", self.tasks,
+            self.health.uptime(),
+            ("stuck: " + self.health.stuck if self.health.stuck else "fed") if self.health.wdt else "off", ("\nlast crash:\n" + self.crash) if self.crash else "")
 
 
 state = None
@@ -101,6 +110,7 @@ async def supervise(name, run, st, on_down=None):
                 said = crash.kind(e)
                 log.error("task %s failed (restarting it): %s", name, text)
                 crash.print_trace(e)
+                crash.record(e, "task " + name, st.health.uptime())
             health[1] += 1
             health[2] = text
         health[0] = "restarting"
@@ -117,6 +127,7 @@ async def _locate(locator, cfg, st):
     # when discovery finds one.
     failures = 0
     while True:
+        st.health.beat("poll")
         try:
             return await locator.get()
         except (DiscoveryError, OSError) as e:
@@ -237,6 +248,7 @@ async def controller(cfg, link, st, types):
     while True:
         st.ip = None
         while st.ip is None:
+            st.health.beat("poll")
             try:
                 st.ip = await link.wait_ip(cfg["network"]["connect_timeout_s"])
             except netup.NetworkError as e:
@@ -276,6 +288,7 @@ async def _serve(cfg, st, types, link):
         answered = False
         unexpected = None  # the last unexpected failure, logged in full once
         while True:
+            st.health.beat("poll")
             vtn = await _locate(locator, cfg, st)
             if vtn is not st.vtn:
                 st.vtn = vtn
@@ -284,7 +297,12 @@ async def _serve(cfg, st, types, link):
             if not st.clock.valid:
                 # "Now", do-it-now events and their anchors need the real time.
                 log.warning("not polling until the clock is valid: %s", st.clock.reason)
-                await st.clock.wait_valid()
+                while not st.clock.valid:
+                    st.health.beat("poll")  # waiting is progress
+                    try:
+                        await asyncio.wait_for(st.clock.wait_valid(), 30)
+                    except asyncio.TimeoutError:
+                        pass
             if client is None or not vtn.same(client.vtn) or (client.base_url, client.connect_host) != (
                     vtn.base_url, vtn.connect_host):
                 client = _client(vtn, vtn_cfg, st)
@@ -361,6 +379,7 @@ async def output_loop(outputs, st):
     types = outputs.payload_types()
     held = None
     while True:
+        st.health.beat("outputs")
         st.changed.clear()
         now_ms = isotime.now_ms()
         wait_ms = _MAX_SLEEP_S * 1000
@@ -398,9 +417,16 @@ async def output_loop(outputs, st):
             log.warning("clock jumped by %+d s: re-planning", jump // 1000)
 
 
+def _good():
+    # A good run: the next reset starts counting again (ven.safemode).
+    from ven import safemode
+    safemode.clear()
+    ven.forget("ven.safemode")
+
+
 async def run(cfg, outputs, st):
     link = netup.Link(cfg["network"], cfg["board"], log).start()
-    button = Button(cfg["button"]["pin"], cfg["button"]["poll_ms"])
+    button = Button(cfg["button"]["pin"])
     types = outputs.payload_types()
     st.clock = clock.Clock(cfg["clock"], on_change=st.changed.set, vtn_timeout_s=cfg["vtn"]["http_timeout_s"])
     log.info("clock %s", st.clock.status())
@@ -417,7 +443,8 @@ async def run(cfg, outputs, st):
         st.outputs_reason = "the output task is restarting"
         outputs.failsafe()
 
-    tasks = [asyncio.create_task(supervise("network", link.watch, st)),
+    tasks = [asyncio.create_task(supervise("health", lambda: st.health.run(lambda: st.last_poll is not None, _good), st)),
+             asyncio.create_task(supervise("network", link.watch, st)),
              asyncio.create_task(supervise("controller", lambda: controller(cfg, link, st, types), st)),
              asyncio.create_task(supervise("outputs", lambda: output_loop(outputs, st), st, failsafe)),
              asyncio.create_task(supervise("clock", lambda: st.clock.run(lambda: st.vtn), st))]
@@ -447,6 +474,23 @@ def _config():
         ven.forget("ven.config")
 
 
+def _poll_gap_s(cfg):
+    # The longest the poll path may go without a beat: its longest wait, plus time for a poll.
+    v = cfg["vtn"]
+    return max(v["poll_interval_s"], v["retry_max_s"], v["discovery_timeout_s"],
+               cfg["network"]["connect_timeout_s"], 30) + 600
+
+
+def _safe_mode(cfg, st, why):
+    # Outputs at fail-safe (they start there), the network up for a look, no VEN.
+    log.error("SAFE MODE: %s. The outputs stay at fail-safe, the network comes up, the VEN does not start. "
+              "ven.mainloop.state says it again.", why)
+    st.safe_mode = why
+    netup.Link(cfg["network"], cfg["board"], log).start()
+    if cfg["watchdog_s"]:
+        health.for_repl()  # a watchdog left running by the last start must not reset the REPL
+
+
 def main():
     global state
     # Collect after every 1/16 of the heap allocated (4-7 KB on the ESP32-POE),
@@ -458,15 +502,40 @@ def main():
     if cfg is None:
         return
     logging.basicConfig(level=_LEVELS[cfg["log_level"]])
+    state = st = State()
+    outputs = Outputs(cfg["outputs"])  # at their fail-safe duty
+    st.outputs = outputs
+    st.crash = crash.last(log)
+    if st.crash:
+        log.warning("the last run ended in a crash (kept in crash.last, and ven.mainloop.state):\n%s",
+                    st.crash.rstrip())
+    from machine import Pin
+    from ven import safemode
+    why = safemode.check(Pin(cfg["button"]["pin"], Pin.IN).value() == 0)
+    ven.forget("ven.safemode")
+    if why:
+        _safe_mode(cfg, st, why)
+        return
     log.info("OpenADR 3 VEN starting; %d output channel(s)", len(cfg["outputs"]))
-    state = State()
-    outputs = Outputs(cfg["outputs"])
-    state.outputs = outputs
+    st.health = health.Health(cfg["watchdog_s"], _poll_gap_s(cfg), log)
+    stopped = False
     try:
-        asyncio.run(run(cfg, outputs, state))
+        asyncio.run(run(cfg, outputs, st))
+        stopped = True  # BUT1
+    except KeyboardInterrupt:
+        stopped = True  # Ctrl-C (mpremote, ampy, a user at the REPL)
+        raise
+    except Exception as e:  # noqa: BLE001 - recorded, then on to the watchdog / the REPL
+        log.error("the VEN stopped: %r", e)
+        crash.print_trace(e)
+        crash.record(e, "the VEN", st.health.uptime())
+        raise
     finally:
         outputs.failsafe()
         log.info("VEN stopped at %s", isotime.format_datetime(isotime.now()))
+        if stopped:
+            # The REPL must stay usable for uploads: the watchdog cannot be stopped.
+            st.health.for_repl()
         if sys.implementation.name == "micropython":
             # MicroPython keeps asyncio state across runs at the REPL; start fresh next time.
             asyncio.new_event_loop()

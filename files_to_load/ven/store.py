@@ -37,12 +37,16 @@ def write_atomic(path, parts):
         _remove(tmp)
         raise
     f.close()
+    move(tmp, path)
+
+
+def move(src, dst):
+    """Rename src over dst (littlefs replaces atomically; FAT refuses: two steps)."""
     try:
-        os.rename(tmp, path)
+        os.rename(src, dst)
     except OSError:
-        # Filesystems that refuse to rename over a file (FAT): replace in two steps.
-        _remove(path)
-        os.rename(tmp, path)
+        _remove(dst)
+        os.rename(src, dst)
 
 
 class Reader:
@@ -114,9 +118,8 @@ def load(path, parse, log=None):
             f.close()
     # Moved aside (kept for a look, never read again), replacing an older one.
     bad = path + ".bad"
-    _remove(bad)
     try:
-        os.rename(path, bad)
+        move(path, bad)
     except OSError:
         _remove(path)
     if log is not None:

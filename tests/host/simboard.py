@@ -31,6 +31,7 @@ def board(monkeypatch):
     monkeypatch.setitem(sys.modules, "micropython", simmicropython)
     monkeypatch.setitem(sys.modules, "uasyncio", asyncio)
     monkeypatch.setattr(asyncio, "sleep_ms", sim._sleep_ms, raising=False)
+    monkeypatch.setattr(asyncio, "ThreadSafeFlag", sim.ThreadSafeFlag, raising=False)
     monkeypatch.setattr(gc, "mem_free", sim.mem_free, raising=False)
     monkeypatch.setattr(gc, "mem_alloc", sim.mem_alloc, raising=False)
     monkeypatch.setattr(gc, "threshold", sim.threshold, raising=False)

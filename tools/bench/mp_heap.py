@@ -100,7 +100,7 @@ def min_heap(kind, workdir, log=print):
         else:
             lo = mid
     confirmed = 0
-    while confirmed < CONFIRM:
+    while confirmed < CONFIRM and hi <= RANGES[kind][1]:
         ok, why = clean_run(kind, hi, workdir)
         log("  %s heap %6d: %s (%s), confirming" % (kind, hi, "clean" if ok else "FAILS", why))
         if ok:
@@ -108,6 +108,8 @@ def min_heap(kind, workdir, log=print):
         else:
             hi += STEP
             confirmed = 0
+    if hi > RANGES[kind][1]:
+        raise RuntimeError("%s: no clean run confirmed up to %d bytes of heap" % (kind, RANGES[kind][1]))
     return hi
 
 

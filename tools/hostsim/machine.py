@@ -52,6 +52,13 @@ class Pin:
         return self.value(v)
 
     def irq(self, handler=None, trigger=None):
+        # The board calls handler from an interrupt at the press; here a timer thread
+        # does (the firmware's handler only sets an asyncio.ThreadSafeFlag).
+        if self.id == BUTTON_PIN and handler is not None and _button_at is not None:
+            import threading
+            t = threading.Timer(max(0.0, _button_at - clock.uptime()), handler, (self,))
+            t.daemon = True
+            t.start()
         return None
 
     def __repr__(self):

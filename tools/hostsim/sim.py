@@ -45,6 +45,38 @@ async def _sleep_ms(ms):
     await asyncio.sleep(ms / 1000)
 
 
+class ThreadSafeFlag:
+    """MicroPython's asyncio.ThreadSafeFlag on CPython: set() from any thread (an
+    interrupt handler on the board) wakes the one task waiting in wait()."""
+
+    def __init__(self):
+        self._loop = None
+        self._event = None
+        self._set = False
+
+    def set(self):
+        loop = self._loop
+        if loop is None:
+            self._set = True
+        else:
+            loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self):
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    def clear(self):
+        self._set = False
+
+    async def wait(self):
+        self._loop = asyncio.get_running_loop()
+        while not self._set:
+            self._event = asyncio.Event()
+            await self._event.wait()
+        self._set = False
+
+
 def mem_free():
     # MicroPython's gc.mem_free(); the host has no such figure: the ESP32-POE's heap.
     return 110000
@@ -95,6 +127,7 @@ def install(ip, rtc_unset=False):
     # micropython-mdns imports `uasyncio` and sleeps with sleep_ms.
     asyncio.sleep_ms = _sleep_ms
     sys.modules["uasyncio"] = asyncio
+    asyncio.ThreadSafeFlag = ThreadSafeFlag
     patch_streams()
     gc.mem_free = mem_free
     gc.mem_alloc = mem_alloc

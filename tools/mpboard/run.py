@@ -97,9 +97,14 @@ class Board:
         self.wrap = list(wrap)  # argv prefix, e.g. tools.netns.PeerHost.argv([])
         self.flash = os.path.join(self.workdir, "flash")
         self.button_path = os.path.join(self.workdir, "but1")
+        self.presses_path = os.path.join(self.workdir, "but1.presses")
+        self.wdt_path = os.path.join(self.workdir, "wdt.log")
         self.pwm_path = os.path.join(self.workdir, "pwm.log")
         self.log_path = os.path.join(self.workdir, "board.log")
-        self.settings = {"flash": self.flash, "ip": ip, "pwm_log": self.pwm_path, "button": self.button_path}
+        # rtc_memory outlives a start (as RTC memory outlives soft and watchdog resets).
+        self.settings = {"flash": self.flash, "ip": ip, "pwm_log": self.pwm_path, "button": self.button_path,
+                         "presses": self.presses_path, "wdt_log": self.wdt_path,
+                         "rtc_memory": os.path.join(self.workdir, "rtc_memory")}
         self.settings.update(settings or {})
         self.proc = None
         self.exe = None
@@ -109,12 +114,20 @@ class Board:
         deploy(self.flash, self.kind, self.config)
         return self
 
-    def start(self):
+    def start(self, reset_cause=1, held=False):
+        """Power the board up (reset_cause 1), or after a reset of that kind (machine's
+        constants: 2 hard, 3 watchdog, 5 soft); held: with BUT1 held down."""
         if self.exe is None:
             self.deploy()
-        for path in (self.button_path, self.pwm_path, self.log_path):
+        for path in (self.button_path, self.presses_path, self.pwm_path, self.log_path, self.wdt_path):
             if os.path.exists(path):
                 os.remove(path)
+        if reset_cause == 1 and os.path.exists(self.settings["rtc_memory"]):
+            os.remove(self.settings["rtc_memory"])  # RTC memory does not outlive a power cut
+        if held:
+            with open(self.button_path, "w") as f:
+                f.write("held\n")
+        self.settings["reset_cause"] = reset_cause
         board_json = os.path.join(self.workdir, "board.json")
         with open(board_json, "w") as f:
             json.dump(self.settings, f)
@@ -170,10 +183,22 @@ class Board:
                     self.proc.returncode if self.proc else None, what, self.log()[-4000:]))
             time.sleep(0.05)
 
-    def press(self):
-        """Hold BUT1 down (until release())."""
-        with open(self.button_path, "w") as f:
-            f.write("pressed\n")
+    def press(self, hold=True):
+        """Press BUT1 (its interrupt fires); hold: and keep it down until release()."""
+        if hold:
+            with open(self.button_path, "w") as f:
+                f.write("pressed\n")
+        with open(self.presses_path, "a") as f:
+            f.write("x")
+
+    def wdt(self):
+        """[("start", ms, timeout_ms) | ("feed", ms)] as the watchdog saw them."""
+        try:
+            with open(self.wdt_path) as f:
+                return [tuple([p[0]] + [int(x) for x in p[1:]]) for p in (line.split() for line in f
+                                                                           if line.endswith("\n"))]
+        except FileNotFoundError:
+            return []
 
     def release(self):
         if os.path.exists(self.button_path):

@@ -4,7 +4,10 @@
 # pins, duty_u16 range, RTC calendar fields); what it does is written to files
 # named in the board settings (_board.py):
 #   pwm_log   one line per duty change: "<unix time> <pin> <duty_u16>"
-#   button    BUT1 (GPIO34) reads low while this file exists
+#   button    BUT1 (GPIO34) reads low while this file exists; each byte added to
+#             the file named by "presses" is one press, which the pin's
+#             interrupt handler (Pin.irq) is called for, even a press shorter
+#             than a step that keeps the loop busy (latched, as on the board)
 import os
 import time
 import utime
@@ -50,7 +53,28 @@ class Pin:
         return self.value(v)
 
     def irq(self, handler=None, trigger=3):
-        return None
+        # The board calls handler from an interrupt; here a task watches the presses file.
+        if self.id == 34 and handler is not None and _board.get("presses"):
+            import asyncio
+            asyncio.create_task(_presses(self, handler, _board.get("presses")))
+
+
+def _size(path):
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return 0
+
+
+async def _presses(pin, handler, path):
+    import asyncio
+    seen = _size(path)
+    while True:
+        await asyncio.sleep_ms(5)
+        n = _size(path)
+        while seen < n:
+            seen += 1
+            handler(pin)
 
 
 class PWM:
@@ -85,11 +109,14 @@ class PWM:
 
 
 class WDT:
+    # The test harness is the watchdog's hardware: it reads "wdt_log" (a line
+    # per start and feed) and resets the board when a feed is late.
     def __init__(self, id=0, timeout=5000):
         self.timeout = timeout
+        _board.append_line("wdt_log", "start %d %d" % (utime.time_ns() // 1000000, timeout))
 
     def feed(self):
-        pass
+        _board.append_line("wdt_log", "feed %d" % (utime.time_ns() // 1000000))
 
 
 def _days_from_civil(y, m, d):
@@ -113,7 +140,19 @@ class RTC:
         time.set_board_ns(secs * 1000000000 + us * 1000)
 
     def memory(self, data=None):
-        return b"" if data is None else None
+        # Kept in a file (setting "rtc_memory"): it outlives soft and watchdog resets, as on the board.
+        path = _board.get("rtc_memory")
+        if data is None:
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except (OSError, TypeError):
+                return b""
+        if len(data) > 2048:
+            raise ValueError("RTC memory is 2 KB")
+        if path:
+            with open(path, "wb") as f:
+                f.write(data)
 
 
 def reset_cause():
