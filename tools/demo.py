@@ -8,6 +8,11 @@ runs the unmodified firmware (host simulation) on 127.0.0.3. The firmware's
 config has no VTN URL: it must find the VTN by mDNS. One line is printed per
 output change, the run stops by itself after the day, and a plot of price and
 duty goes to <out>/demo.png. --day-seconds compresses the day (86400 = real time).
+The event asks for a SETPOINT report every 4 intervals (startInterval 3,
+numIntervals 4, frequency 4): what the outputs really did, time-weighted over
+each interval. The reports the VTN received are printed, drawn over the duty
+curves, and checked against the duty the firmware applied (mean over each
+interval from the output log): the demo fails if they differ by more than 2 %.
 
 Where user namespaces are not allowed it says so and runs against a static
 VTN URL on 127.0.0.1 instead (no multicast at all).
@@ -94,7 +99,38 @@ class ChangePrinter:
         self._flush()
 
 
-def plot(events_path, scenario, png_path, names):
+def reports_from(record_path):
+    """[(resource, interval id, start, end, percent)] of every SETPOINT report the VTN took."""
+    from ven.isotime import parse_datetime, parse_duration
+    out = []
+    if not os.path.exists(record_path):
+        return out
+    for line in open(record_path):
+        r = json.loads(line)
+        if r["method"] != "POST" or r["rel"] != "/reports" or r["status"] not in (200, 201):
+            continue
+        body = json.loads(r["body"])
+        for res in body["resources"]:
+            for iv in res["intervals"]:
+                s = parse_datetime(iv["intervalPeriod"]["start"])
+                out.append((res["resourceName"], iv["id"], s, s + parse_duration(iv["intervalPeriod"]["duration"]),
+                            iv["payloads"][0]["values"][0]))
+    return out
+
+
+def applied_percent(events, name, start, end):
+    """The duty (%) the firmware gave channel `name` from start to end, time-weighted (output log)."""
+    pts = [(e["t"], e["duty_u16"]) for e in events if e["channel"] == name]
+    total = 0.0
+    for i, (t, duty) in enumerate(pts):
+        nxt = pts[i + 1][0] if i + 1 < len(pts) else end
+        a, b = max(t, start), min(nxt, end)
+        if b > a:
+            total += (b - a) * duty
+    return total * 100 / 65535 / (end - start)
+
+
+def plot(events_path, scenario, png_path, names, reports=()):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -124,6 +160,11 @@ def plot(events_path, scenario, png_path, names):
         xs = [p[0] for p in pts] + [end]
         ys = [p[1] for p in pts] + [pts[-1][1]]
         ax_d.step(xs, ys, where="post", label=n)
+    for n, color in zip(names, ("tab:blue", "tab:orange")):
+        mine = [r for r in reports if r[0] == n]
+        for i, (_, _, a, b, pct) in enumerate(mine):
+            ax_d.hlines(pct, a - t0, b - t0, colors=color, linestyles="dashed", linewidth=2.5,
+                        label=("%s: SETPOINT report (VTN)" % n) if i == 0 else None)
     ax_d.set_ylabel("PWM duty (%)")
     ax_d.set_xlabel("seconds since power-on (host simulation)")
     ax_d.set_ylim(-5, 105)
@@ -151,7 +192,8 @@ def run(args):
     # The real path: HTTPS with a CA the dev VTN generates, OAuth2 client credentials,
     # and a report of the output levels per interval (interval IDs as in the event).
     scenario["auth"] = {"required": True, "clients": {DEMO_CLIENT[0]: DEMO_CLIENT[1]}, "token_lifetime": 600}
-    scenario["events"][0]["reportDescriptors"] = [{"payloadType": "SETPOINT", "frequency": 4, "repeat": -1}]
+    scenario["events"][0]["reportDescriptors"] = [{"payloadType": "SETPOINT", "startInterval": 3, "numIntervals": 4,
+                                                   "frequency": 4, "repeat": -1}]
     with open(scenario_path, "w") as f:
         json.dump(scenario, f, indent=1)
     events_path = os.path.join(args.out, "events.jsonl")
@@ -160,7 +202,10 @@ def run(args):
     seconds = 8 + interval * INTERVALS + 2
     print("demo: dev VTN on %s (%s, HTTPS + OAuth2), firmware on %s; a %d-interval day of %d s each; stops after %d s"
           % (vtn_ip, "static URL, no mDNS" if static else "advertised over mDNS", ven_ip, INTERVALS, interval, seconds))
-    with DevVtn(scenario_path, vtn_ip, advertise=not static, name="Demo VTN",
+    record_path = os.path.join(args.out, "record.jsonl")
+    if os.path.exists(record_path):
+        os.remove(record_path)
+    with DevVtn(scenario_path, vtn_ip, advertise=not static, name="Demo VTN", record=record_path,
                 log_path=os.path.join(args.out, "vtn.log"), tls_dir=os.path.join(args.out, "tls")) as vtn:
         # The device config carries the generated CA (on a board: vtn.ca_file on the flash).
         vtn_cfg = {"poll_interval_s": max(2, interval), "discovery_timeout_s": 10, "ca_pem": vtn.ca_pem(),
@@ -195,10 +240,19 @@ def run(args):
             print("firmware: " + line)
     png = os.path.join(args.out, "demo.png")
     sys.path.insert(0, os.path.join(REPO, "files_to_load"))
-    plotted = plot(events_path, scenario, png, names)
-    print("demo: %d output changes printed; firmware exit %d; log %s; plot %s"
-          % (printer.lines, proc.returncode, log_path, png if plotted else "(no data)"))
-    return 0 if proc.returncode == 0 and plotted else 1
+    reports = reports_from(record_path)
+    events = [json.loads(line) for line in open(events_path) if line.strip()] if os.path.exists(events_path) else []
+    worst = 0.0
+    for name, iid, a, b, pct in reports:
+        mine = applied_percent(events, name, a, b)
+        worst = max(worst, abs(mine - pct))
+        print("report: %-12s interval %2s  %s + %3d s  SETPOINT %5.1f %%   (output log: %5.1f %%)"
+              % (name, iid, time.strftime("%H:%M:%S", time.localtime(a)), b - a, pct, mine))
+    plotted = plot(events_path, scenario, png, names, reports)
+    print("demo: %d output changes printed; %d report interval(s), largest difference from the output log "
+          "%.1f %%; firmware exit %d; log %s; plot %s" % (printer.lines, len(reports), worst, proc.returncode,
+                                                        log_path, png if plotted else "(no data)"))
+    return 0 if proc.returncode == 0 and plotted and reports and worst <= 2.0 else 1
 
 
 def main(argv=None):

@@ -17,5 +17,7 @@ def test_demo_runs_a_compressed_day(tmp_path):
     assert "found by mDNS" in text
     price_lines = [line for line in text.splitlines() if " $/kWh " in line]
     assert len(price_lines) >= 5, text
+    # The SETPOINT reports the VTN took match what the outputs did (the demo checks it, <= 2 %).
+    assert [line for line in text.splitlines() if line.startswith("report: ")], text
     png = tmp_path / "demo.png"
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
