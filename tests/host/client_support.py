@@ -46,6 +46,15 @@ def start_vtn(tmp_path, doc, host, tls=True, extra=()):
     return vtn
 
 
+def serving(tmp_path, doc, host, tls=True, extra=()):
+    """Body of a module fixture: start_vtn(...), stopped when the module is done."""
+    vtn = start_vtn(tmp_path, doc, host, tls, extra)
+    try:
+        yield vtn
+    finally:
+        vtn.stop()
+
+
 def switchable(server, reset_doc, initial_doc=None):
     """Body of a per-test fixture over a module's VTN: server.use(doc) swaps the
     scenario and marks where this test's records start; reset_doc is put back after."""

@@ -10,7 +10,7 @@ import pytest
 
 from tests.host import openadr_check
 from tests.host.client_support import (CLIENT_ID, SECRET, FakeClock, LogCapture, client, cycle, run, scenario,
-                                       start_vtn, switchable, vtn_cfg)
+                                       serving, switchable, vtn_cfg)
 from ven.openadr import VtnError
 
 ADDR = "127.0.0.63"
@@ -18,11 +18,7 @@ ADDR = "127.0.0.63"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    vtn = start_vtn(tmp_path_factory.mktemp("auth"), scenario(), ADDR)
-    try:
-        yield vtn
-    finally:
-        vtn.stop()
+    yield from serving(tmp_path_factory.mktemp("auth"), scenario(), ADDR)
 
 
 @pytest.fixture

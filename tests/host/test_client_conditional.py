@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from tests.host.client_support import client, run, scenario, start_vtn, switchable, vtn_cfg
+from tests.host.client_support import client, run, scenario, serving, switchable, vtn_cfg
 from tests.host.simboard import board  # noqa: F401 (pytest fixture)
 from tests.portable import schedule_help
 from ven import isotime
@@ -32,11 +32,7 @@ def two_programs(price=0.3, fleet_price=0.5, etag=True):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    vtn = start_vtn(tmp_path_factory.mktemp("cond"), two_programs(), ADDR, tls=False)
-    try:
-        yield vtn
-    finally:
-        vtn.stop()
+    yield from serving(tmp_path_factory.mktemp("cond"), two_programs(), ADDR, tls=False)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import zlib
 import pytest
 
 from tests.host import openadr_check
-from tests.host.client_support import (FUTURE, LogCapture, client, cycle, events, run, scenario, start_vtn,
+from tests.host.client_support import (FUTURE, LogCapture, client, cycle, events, run, scenario, serving, start_vtn,
                                        switchable, vtn_cfg)
 from tests.host.test_http_client import RawServer
 from tests.portable import schedule_help
@@ -29,11 +29,7 @@ CHANNELS = [{"name": "heater", "payload_type": "PRICE", "price_low": 0.1, "price
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    vtn = start_vtn(tmp_path_factory.mktemp("res"), scenario(events=150), ADDR)
-    try:
-        yield vtn
-    finally:
-        vtn.stop()
+    yield from serving(tmp_path_factory.mktemp("res"), scenario(events=150), ADDR)
 
 
 @pytest.fixture

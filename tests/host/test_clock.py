@@ -253,7 +253,7 @@ def test_a_verified_date_never_overrides_ntp(board):
     assert clk.source == "NTP x" and abs(isotime.now() - simclock.real_time()) < 2
 
 
-class KeepAliveDateServer:
+class KeepAliveDateServer(DateServer):
     """Answers every request on a connection (kept alive) with 401 and a Date; counts connections."""
 
     def __init__(self):
@@ -273,16 +273,6 @@ class KeepAliveDateServer:
             pass
         finally:
             writer.close()
-
-    async def __aenter__(self):
-        self.server = await asyncio.start_server(self.handle, HTTP_HOST, 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        self.url = "http://vtn.example:%d/openadr3/3.1.0" % self.port
-        return self
-
-    async def __aexit__(self, *exc):
-        self.server.close()
-        await self.server.wait_closed()
 
 
 def test_date_probes_share_one_connection(board):

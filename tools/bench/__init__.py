@@ -5,4 +5,4 @@ A benchmark module has `run(args) -> dict` and must keep its traffic inside a
 private network namespace (tools.netns) or on loopback, bounded in time.
 """
 # Module names under tools.bench, run in this order.
-BENCHMARKS = ["discovery", "memory", "boundaries", "import_heap", "mp_heap", "button_reaction"]
+BENCHMARKS = ["discovery", "memory", "boundaries", "mp_heap", "button_reaction"]
