@@ -53,19 +53,19 @@ def record(e, where, uptime_s):
     """Write the crash record of e (where: what failed). Never raises but KeyboardInterrupt."""
     from ven import isotime, store
     try:
-        import io
-        buf = io.StringIO()
-        print_trace(e, buf)
-        trace = buf.getvalue()
-        buf = None
-    except MemoryError:
-        trace = repr(e) + "\n"
-    head = "%s failed at %s, %d s after the start (this start: %s reset)\n" % (
-        where, isotime.format_datetime(isotime.now()), uptime_s, _cause())
-    try:
+        try:
+            import io
+            buf = io.StringIO()
+            print_trace(e, buf)
+            trace = buf.getvalue()
+            buf = None
+        except MemoryError:
+            trace = repr(e) + "\n"
+        head = "%s failed at %s, %d s after the start (this start: %s reset)\n" % (
+            where, isotime.format_datetime(isotime.now()), uptime_s, _cause())
         store.write_atomic(PATH, [(head + trace[-(MAX - len(head)):]).encode("utf-8")])
     except (OSError, MemoryError):
-        pass  # the console has it already
+        pass  # the console has it already (called right after a MemoryError: maybe no heap even for the head)
 
 
 def _text(r):

@@ -64,8 +64,9 @@ class State:
 
     def __repr__(self):
         if self.safe_mode:
-            return "<State SAFE MODE (%s) outputs=%r last crash:\n%s>" % (
-                self.safe_mode, self.outputs.status() if self.outputs else None, self.crash)
+            return "<State SAFE MODE (%s) outputs=%r%s>" % (
+                self.safe_mode, self.outputs.status() if self.outputs else None,
+                ("\nlast crash:\n" + self.crash) if self.crash else "")
         return ("<State ip=%s vtn=%r last_poll=%s last_error=%r clock=%s schedule=%r outputs=%r%s tasks=%r "
                 "uptime=%s watchdog=%s%s>") % (
             self.ip, self.vtn, self.last_poll, self.last_error,
@@ -105,13 +106,19 @@ async def supervise(name, run, st, on_down=None):
             health[0] = "done"
             return
         except Exception as e:  # noqa: BLE001 - any failure of a task is logged and survived
-            text = repr(e)
-            if crash.kind(e) != said:
-                said = crash.kind(e)
-                log.error("task %s failed (restarting it): %s", name, text)
-                crash.print_trace(e)
-                crash.record(e, "task " + name, st.health.uptime())
             health[1] += 1
+            text = "MemoryError"  # if the heap cannot hold even its text
+            try:
+                # Right after a MemoryError saying it may fail the same way: the
+                # restart (and the fail-safe) must not depend on it.
+                text = repr(e)
+                if crash.kind(e) != said:
+                    log.error("task %s failed (restarting it): %s", name, text)
+                    crash.print_trace(e)
+                    crash.record(e, "task " + name, st.health.uptime())
+                    said = crash.kind(e)
+            except MemoryError:
+                pass
             health[2] = text
         health[0] = "restarting"
         if on_down is not None:
@@ -425,7 +432,12 @@ def _good():
 
 
 async def run(cfg, outputs, st):
-    link = netup.Link(cfg["network"], cfg["board"], log).start()
+    link = netup.Link(cfg["network"], cfg["board"], log)
+    try:
+        link.start()
+    except netup.NetworkError as e:
+        # The outputs keep to their fail-safe or saved schedule; the network task tries again.
+        log.error("%s; trying again", e)
     button = Button(cfg["button"]["pin"])
     types = outputs.payload_types()
     st.clock = clock.Clock(cfg["clock"], on_change=st.changed.set, vtn_timeout_s=cfg["vtn"]["http_timeout_s"])
@@ -434,6 +446,7 @@ async def run(cfg, outputs, st):
     try:
         # Made once, early, while the heap still has room in one piece for it.
         st.ssl_ctx = tlsconf.client_context(tlsconf.load_ca(cfg["vtn"]), cfg["vtn"]["tls_insecure"])
+        cfg["vtn"]["ca_pem"] = ""  # in the context now; the text would only hold heap
     except tlsconf.TLSConfigError:
         pass  # an https VTN then says why (VtnClient.setup_error); plain http needs none
     ven.forget("ven.tlsconf")
@@ -486,9 +499,12 @@ def _safe_mode(cfg, st, why):
     log.error("SAFE MODE: %s. The outputs stay at fail-safe, the network comes up, the VEN does not start. "
               "ven.mainloop.state says it again.", why)
     st.safe_mode = why
-    netup.Link(cfg["network"], cfg["board"], log).start()
     if cfg["watchdog_s"]:
         health.for_repl()  # a watchdog left running by the last start must not reset the REPL
+    try:
+        netup.Link(cfg["network"], cfg["board"], log).start()
+    except netup.NetworkError as e:  # a broken PHY, a wrong `board` key: said, the REPL stays
+        log.error("%s", e)
 
 
 def main():
@@ -536,6 +552,9 @@ def main():
         if stopped:
             # The REPL must stay usable for uploads: the watchdog cannot be stopped.
             st.health.for_repl()
+            # Someone is at the board (BUT1, Ctrl-C: an upload, a look): the starts so
+            # far were no boot loop, so deploys on a bench without a VTN never add up.
+            _good()
         if sys.implementation.name == "micropython":
             # MicroPython keeps asyncio state across runs at the REPL; start fresh next time.
             asyncio.new_event_loop()

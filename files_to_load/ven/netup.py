@@ -6,8 +6,10 @@
 # never calls WLAN.connect() while the board is connected or associating (the
 # ESP32 answers that with "OSError: Wifi Internal Error"). watch() is a task of
 # its own: it reads the address every second, reconnects Wi-Fi after a drop
-# with a back-off doubling up to a cap, and sets `changed` whenever the address
-# appears, goes or changes (cable out and in, a new DHCP lease).
+# with a back-off doubling up to a cap, switches on an interface that did not
+# start (a PHY that failed to answer) with the same back-off, and sets
+# `changed` whenever the address appears, goes or changes (cable out and in, a
+# new DHCP lease).
 #
 #   link = netup.Link(cfg["network"], cfg["board"], log).start()
 #   watcher = asyncio.create_task(link.watch())
@@ -46,6 +48,7 @@ class Link:
         self.clock_pin = _CLOCK_PIN_WROVER if board.endswith("WROVER") else _CLOCK_PIN
         self.log = log
         self.ip = None
+        self.nic = None  # until start() succeeds
         self.changed = asyncio.Event()
 
     def start(self):
@@ -58,10 +61,11 @@ class Link:
                 pass  # older firmware: keep the default name
         try:
             # LAN(): one shared object, later calls ignore their arguments; active(True) again is safe from 1.24.
-            self.nic = nic = network.WLAN(network.STA_IF) if self.wifi else \
+            nic = network.WLAN(network.STA_IF) if self.wifi else \
                 network.LAN(mdc=Pin(23), mdio=Pin(18), power=Pin(12),  # type: ignore[call-arg]  # ESP32 port keywords missing from the stubs
                             phy_type=network.PHY_LAN8720, phy_addr=0, ref_clk=Pin(self.clock_pin), ref_clk_mode=Pin.OUT)
             nic.active(True)
+            self.nic = nic  # only once on: watch() starts it again until then
         except OSError as e:
             # A PHY that does not answer is often a clock on the wrong pin: the other board variant.
             raise NetworkError("%s did not start (%s)%s" % (self.cfg["interface"], e, "" if self.wifi else
@@ -90,7 +94,7 @@ class Link:
     def poll(self):
         """The address now (None without one); sets `changed` and logs one line when it differs."""
         nic = self.nic
-        ip = nic.ifconfig()[0] if nic.isconnected() else None
+        ip = nic.ifconfig()[0] if nic is not None and nic.isconnected() else None
         if ip == "0.0.0.0":
             ip = None
         old = self.ip
@@ -110,20 +114,33 @@ class Link:
         deadline = time.ticks_add(time.ticks_ms(), int(timeout_s * 1000))
         while not self.poll():
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                raise NetworkError("no IP address after %s s (%s status %s; check the cable or the Wi-Fi settings)" % (
-                    timeout_s, self.cfg["interface"], self.nic.status()))
+                raise NetworkError("no IP address after %s s (%s %s; check the cable or the Wi-Fi settings)" % (
+                    timeout_s, self.cfg["interface"],
+                    "not started" if self.nic is None else "status %s" % self.nic.status()))
             await asyncio.sleep_ms(100)
         return self.ip
 
     async def watch(self, period_ms=1000):
         """Follow the link for ever (run it as a task). Wi-Fi without an address gets connect()
         RETRY_MIN_MS after it was last up (or this started), then after a back-off doubling up to
-        RETRY_MAX_MS; never while status() says it is associating."""
+        RETRY_MAX_MS; never while status() says it is associating. An interface that did not
+        start is switched on again on the same back-off."""
         wait = self.RETRY_MIN_MS
         due = time.ticks_add(time.ticks_ms(), wait)
         while True:
             now = time.ticks_ms()
-            if self.poll() or not self.wifi:
+            if self.nic is None:
+                if time.ticks_diff(now, due) >= 0:
+                    try:
+                        self.start()
+                        if self.log:
+                            self.log.info("network: %s started", self.cfg["interface"])
+                    except NetworkError as e:
+                        wait = min(wait * 2, self.RETRY_MAX_MS)
+                        if self.log:
+                            self.log.warning("%s; trying again in %d s", e, wait // 1000)
+                    due = time.ticks_add(now, wait)
+            elif self.poll() or not self.wifi:
                 wait = self.RETRY_MIN_MS
                 due = time.ticks_add(now, wait)
             elif time.ticks_diff(now, due) >= 0:

@@ -43,6 +43,13 @@ def board(monkeypatch):
         monkeypatch.setattr(builtins, name, getattr(typing, name), raising=False)
     simmachine.PWM_LOG.clear()
     simmachine.PWMS.clear()
+    simmachine.WDT_LOG.clear()
+    # A powered-on board, BUT1 up, empty RTC memory (tests change these through monkeypatch).
+    monkeypatch.setattr(simmachine, "_button_at", None)
+    monkeypatch.setattr(simmachine, "_button_until", None)
+    monkeypatch.setattr(simmachine, "_button_irq", None)
+    monkeypatch.setattr(simmachine, "_reset_cause", simmachine.PWRON_RESET)
+    monkeypatch.setattr(simmachine.RTC, "_memory", b"")
     simclock.use_host_wall()
     yield simclock
     simclock.use_host_wall()

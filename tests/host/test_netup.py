@@ -180,6 +180,45 @@ def test_ethernet_that_does_not_start_names_the_board_key(net, monkeypatch):
                             "(Ethernet clock on GPIO0) your board?"), str(e.value)
 
 
+def test_ethernet_that_did_not_start_is_started_again_with_backoff(net, monkeypatch, log, caplog):
+    # A PHY that fails to answer at power-on (or for a while) is no reason to give up:
+    # watch() switches the interface on again on the back-off, and the address follows.
+    from ven import netup
+    real = net.LAN.active
+    tries = []
+
+    def flaky(self, on=None):
+        if on and len(tries) < 3:
+            tries.append(time.monotonic())
+            raise OSError("ethernet enable failed")
+        return real(self, on) if on is not None else real(self)
+
+    monkeypatch.setattr(net.LAN, "active", flaky)
+    link = link_for(cfg(), log, (100, 400))
+    with pytest.raises(netup.NetworkError):
+        link.start()
+    assert link.poll() is None and link.nic is None
+
+    async def go():
+        task = asyncio.create_task(link.watch(PERIOD_MS))
+        try:
+            with pytest.raises(netup.NetworkError) as e:
+                await link.wait_ip(0.05)
+            assert "ethernet not started" in str(e.value)
+            return await link.wait_ip(5)
+        finally:
+            await stop(task)
+
+    assert asyncio.run(go()) == ADDR
+    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    assert len(tries) == 3 and gaps[0] >= 0.09 and gaps[1] >= 0.19, gaps  # backing off
+    # One line per attempt (the back-off in whole seconds: 0 at these test speeds), then up.
+    retry = ("ethernet did not start (ethernet enable failed); is key 'board' (Ethernet clock on GPIO17) "
+             "your board?; trying again in 0 s")
+    assert lines(caplog) == [retry, retry, "network: ethernet started",
+                             "network: address %s (was None)" % ADDR], lines(caplog)
+
+
 def test_wait_ip_times_out_with_the_status(net):
     from ven import netup
     net.set_link(False)

@@ -2,7 +2,8 @@
 
 Behaves like the ESP32 port where the firmware can observe it (argument
 ranges, input-only pins, PWM duty scale) and records what the firmware did:
-`PWM_LOG` holds (unix_time, pin, duty_u16) for every duty change (host clock).
+`PWM_LOG` holds (unix_time, pin, duty_u16) for every duty change (host clock),
+`WDT_LOG` ("start", monotonic time, timeout_ms) / ("feed", monotonic time) for the watchdog.
 RTC().datetime(...) sets the simulated board clock (tools.hostsim.clock).
 """
 import calendar
@@ -14,15 +15,32 @@ PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 
 PWM_LOG = []        # (unix time, pin number, duty_u16) for every change
 PWMS = {}           # pin number -> the live PWM object
+WDT_LOG = []        # ("start", monotonic s, timeout ms) | ("feed", monotonic s)
 BUTTON_PIN = 34
 _button_at = None   # simulated uptime (s) when BUT1 goes low, or None
+_button_until = None  # simulated uptime (s) when it is released again, or None (held)
+_button_irq = None  # (pin, handler) BUT1's interrupt calls, once the firmware set one
 _reset_cause = PWRON_RESET
 _INPUT_ONLY = (34, 35, 36, 37, 38, 39)
 
 
-def press_button_at(seconds):
-    global _button_at
+def press_button_at(seconds, release_at=None):
+    """BUT1 goes low at `seconds` of simulated uptime (and high again at release_at)."""
+    global _button_at, _button_until
     _button_at = seconds
+    _button_until = release_at
+    if _button_irq is not None:
+        _interrupt(*_button_irq)
+
+
+def _interrupt(pin, handler):
+    # The board calls handler from an interrupt at the press; here a timer thread
+    # does (the firmware's handler only sets an asyncio.ThreadSafeFlag).
+    if _button_at is not None:
+        import threading
+        t = threading.Timer(max(0.0, _button_at - clock.uptime()), handler, (pin,))
+        t.daemon = True
+        t.start()
 
 
 class Pin:
@@ -45,20 +63,20 @@ class Pin:
             return None
         if self.id == BUTTON_PIN:
             # External pull-up: high until the simulated press.
-            return 0 if _button_at is not None and clock.uptime() >= _button_at else 1
+            up = clock.uptime()
+            down = _button_at is not None and up >= _button_at
+            return 0 if down and (_button_until is None or up < _button_until) else 1
         return self._level
 
     def __call__(self, v=None):
         return self.value(v)
 
     def irq(self, handler=None, trigger=None):
-        # The board calls handler from an interrupt at the press; here a timer thread
-        # does (the firmware's handler only sets an asyncio.ThreadSafeFlag).
-        if self.id == BUTTON_PIN and handler is not None and _button_at is not None:
-            import threading
-            t = threading.Timer(max(0.0, _button_at - clock.uptime()), handler, (self,))
-            t.daemon = True
-            t.start()
+        # BUT1's handler is called at the press set by press_button_at (before or after this).
+        global _button_irq
+        if self.id == BUTTON_PIN and handler is not None:
+            _button_irq = (self, handler)
+            _interrupt(self, handler)
         return None
 
     def __repr__(self):
@@ -103,9 +121,11 @@ class WDT:
     def __init__(self, id=0, timeout=5000):
         self.timeout = timeout
         self.fed = time.monotonic()
+        WDT_LOG.append(("start", self.fed, timeout))
 
     def feed(self):
         self.fed = time.monotonic()
+        WDT_LOG.append(("feed", self.fed))
 
 
 class RTC:

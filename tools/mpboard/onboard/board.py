@@ -8,7 +8,8 @@
 #
 # board.json: {"flash": folder (the board's /), "ip": "127.0.0.3",
 #   "pwm_log": file, "button": file (BUT1 held while it exists),
-#   "rtc_unset": false, "main": true (run main.py after boot.py)}
+#   "rtc_unset": false, "main": true (run main.py after boot.py),
+#   "then": Python source run after main.py returns, as typed at the REPL}
 # The exit status is 0 when main.py returns, 101/102 for machine.reset() /
 # machine.soft_reset(); an exception ends it with a traceback and status 1.
 import sys
@@ -46,3 +47,5 @@ def _run(name):
 _run("boot.py")
 if _board.get("main", True):
     _run("main.py")
+if _board.get("then"):
+    exec(_board.get("then"), {"__name__": "__main__"})

@@ -56,7 +56,9 @@ class Pin:
         # The board calls handler from an interrupt; here a task watches the presses file.
         if self.id == 34 and handler is not None and _board.get("presses"):
             import asyncio
-            asyncio.create_task(_presses(self, handler, _board.get("presses")))
+            # Armed now: a press before the task first runs (the loop busy) is not lost.
+            path = _board.get("presses")
+            asyncio.create_task(_presses(self, handler, path, _size(path)))
 
 
 def _size(path):
@@ -66,9 +68,8 @@ def _size(path):
         return 0
 
 
-async def _presses(pin, handler, path):
+async def _presses(pin, handler, path, seen):
     import asyncio
-    seen = _size(path)
     while True:
         await asyncio.sleep_ms(5)
         n = _size(path)
