@@ -132,7 +132,10 @@ class Board:
         with open(board_json, "w") as f:
             json.dump(self.settings, f)
         env = dict(os.environ, MPBOARD=board_json)
-        argv = self.wrap + [self.exe, "-X", "heapsize=%s" % self.heap, RUNNER]
+        # The 32-bit VMs have the runner frozen in, like the stand-ins (no heap for
+        # its code, as on the board); the PyPI port runs it from this folder.
+        runner = ["-m", "board"] if self.kind in ("mpy", "frozen") else [RUNNER]
+        argv = self.wrap + [self.exe, "-X", "heapsize=%s" % self.heap] + runner
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT)

@@ -2,5 +2,6 @@
 # standard modules plus the board stand-ins of this folder, frozen as the
 # ESP32's built-in modules are "free" there (their code costs no heap).
 include("$(PORT_DIR)/variants/standard/manifest.py")
-for name in ("_board", "machine", "network", "socket", "time"):
+# board.py too (run with -m board): the board's own start-up is C, not heap.
+for name in ("_board", "board", "machine", "network", "socket", "time"):
     module(name + ".py", opt=3)
