@@ -59,9 +59,7 @@ class Health:
     async def run(self, polled=None, on_good=None):
         """For ever: uptime, progress, the watchdog; on_good() once when the run is good.
         polled() tells whether a good poll happened yet."""
-        if self.watchdog_s:
-            from machine import WDT
-            self.wdt = WDT(timeout=self.watchdog_s * 1000)
+        self.arm()
         while True:
             await asyncio.sleep(FEED_S)
             now = time.ticks_ms()
@@ -84,6 +82,12 @@ class Health:
                 self.good = True
                 if on_good is not None:
                     on_good()
+
+    def arm(self):
+        """Start the watchdog (if configured and not yet running): from now on it must be fed."""
+        if self.watchdog_s and self.wdt is None:
+            from machine import WDT
+            self.wdt = WDT(timeout=self.watchdog_s * 1000)
 
     def for_repl(self):
         """The VEN stops for the REPL: the watchdog (if it runs) gives it REPL_HOURS."""

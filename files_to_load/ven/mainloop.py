@@ -545,6 +545,9 @@ def main():
         log.error("the VEN stopped: %r", e)
         crash.print_trace(e)
         crash.record(e, "the VEN", st.health.uptime())
+        # Unattended, the VEN must come back: the watchdog (started now if this came
+        # before it was) resets the board, and safe mode ends a loop of such starts.
+        st.health.arm()
         raise
     finally:
         outputs.failsafe()

@@ -219,6 +219,21 @@ def test_main_after_a_crash_leaves_the_watchdog_to_reset_the_board(field, monkey
     assert wdt_starts() == [60000]
 
 
+def test_a_crash_before_the_watchdog_ran_starts_it(field, monkeypatch):  # noqa: F811
+    # The VEN ends on an exception before Health.run started the watchdog (a MemoryError
+    # while setting up): it is started then, so the board resets and tries again.
+    from ven import mainloop
+    field.flash(watchdog_s=60)
+
+    async def run(cfg, outputs, st):
+        raise MemoryError
+
+    monkeypatch.setattr(mainloop, "run", run)
+    with pytest.raises(MemoryError):
+        mainloop.main()
+    assert wdt_starts() == [60000]
+
+
 def test_main_with_watchdog_s_0_starts_none(field, monkeypatch):  # noqa: F811
     from ven import mainloop
 
