@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+from tests.host.field_support import stop
 from tests.host.simboard import board  # noqa: F401 (pytest fixture)
 from tools.hostsim import network as simnetwork
 from ven import config
@@ -73,12 +74,6 @@ async def next_change(link, timeout_s=5):
     return link.ip
 
 
-async def stop(task):
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
 
 
 @pytest.fixture

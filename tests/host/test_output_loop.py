@@ -10,6 +10,7 @@ import json
 import math
 import os
 
+from tests.host.field_support import stop
 from tests.host.simboard import board  # noqa: F401 (pytest fixture)
 from tools.hostsim import clock as simclock
 from tools.hostsim import machine as simmachine
@@ -69,12 +70,6 @@ async def start_loop(sched, chans=None, clock_cfg=NO_NTP):
     return st, outs, task, calls
 
 
-async def stop(task):
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
 
 
 async def until(cond, timeout_s):

@@ -29,8 +29,8 @@ import pytest
 
 from tests.conftest import needs_netns
 from tests.host.client_support import write
+from tests.mpboard.test_firmware_on_micropython import available
 from tools.devvtn.launch import DevVtn
-from tools.mpboard import vm
 from tools.mpboard.run import Board
 from tools.mpboard.scenario import CHANNEL, day_scenario, device_config
 
@@ -56,12 +56,7 @@ def addresses(n=2):
 def fixture_for(kinds):
     @pytest.fixture(params=kinds)
     def kind(request):
-        try:
-            from tools.mpboard.run import executable
-            executable(request.param)
-        except vm.Unavailable as e:
-            pytest.skip(str(e))
-        return request.param
+        return available(request.param)
     return kind
 
 

@@ -8,6 +8,8 @@
 import json
 import unittest
 
+import tmpfiles
+
 from ven import isotime
 from ven.meter import FAILSAFE, IDLE, RUNNING, Meter
 from ven.reports import MAX_EVENTS, Reporter
@@ -25,14 +27,6 @@ CHANNELS = [{"name": "heater", "payload_type": "PRICE"}, {"name": "charger", "pa
             {"name": "fan", "payload_type": "SIMPLE"}]
 
 
-class Log:
-    def __init__(self):
-        self.lines = []
-
-    def warning(self, fmt, *args):
-        self.lines.append(fmt % args)
-
-    info = warning
 
 
 def intervals(*descriptors, eid="ev", n=4, period=0, until=None, values=True, program="prog-1"):
@@ -190,7 +184,7 @@ class KeptTest(unittest.TestCase):
         self.assertEqual((r.plans, r.sources), ({}, {}))
 
     def test_at_most_max_events_are_tracked(self):
-        log = Log()
+        log = tmpfiles.Log()
         r = Reporter("ven-7", CHANNELS[:1], log)
         desc = {"payloadType": "SETPOINT", "startInterval": 0, "numIntervals": 1, "repeat": -1}
         r.update([intervals(desc, eid="e%d" % i) for i in range(MAX_EVENTS + 2)], T0 - 5)
@@ -255,7 +249,7 @@ class BodyTest(unittest.TestCase):
         self.assertEqual([res["resourceName"] for res in body["resources"]], ["heater", "charger", "fan"])
 
     def test_intervals_without_data_are_left_out_and_a_report_without_any_is_skipped(self):
-        log = Log()
+        log = tmpfiles.Log()
         r = Reporter("ven-7", CHANNELS[:1], log)
         r.update([intervals({"payloadType": "SETPOINT"})], T0 - 5)
         self.assertEqual(run(r, Fake(known=False), T0 - 5, T0 + 45), [])
@@ -270,7 +264,7 @@ class BodyTest(unittest.TestCase):
         self.assertEqual(covered(body), [100, 102, 103])
 
     def test_unproducible_types_are_said_once_per_event(self):
-        log = Log()
+        log = tmpfiles.Log()
         r = Reporter("ven-7", CHANNELS, log)
         descs = [{"payloadType": "USAGE"}, {"payloadType": "SETPOINT"}, {"payloadType": "USAGE", "repeat": 2},
                  {"payloadType": "DEMAND"}, {"nothing": 1}]
