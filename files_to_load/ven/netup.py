@@ -94,7 +94,9 @@ class Link:
     def poll(self):
         """The address now (None without one); sets `changed` and logs one line when it differs."""
         nic = self.nic
-        ip = nic.ifconfig()[0] if nic is not None and nic.isconnected() else None
+        if nic is None:  # not started yet: never had an address
+            return None
+        ip = nic.ifconfig()[0] if nic.isconnected() else None
         if ip == "0.0.0.0":
             ip = None
         old = self.ip
