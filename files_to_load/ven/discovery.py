@@ -50,7 +50,7 @@ from micropython import const
 
 from mdns_client.constants import TYPE_A, TYPE_PTR, TYPE_SRV, TYPE_TXT
 
-from ven import choose, crash
+from ven import choose, crash, retry
 from ven.mdns_cache import MAX_SERVICES, Cache, expired
 from ven.mdns_query import MdnsSocket, labels
 from ven.url import local_host, valid_host
@@ -117,7 +117,7 @@ class Locator:
         self._no_memory = 0         # packets dropped for lack of memory, as last logged
         self._no_memory_at = None
         self._error = None          # repr of the last error of a pass, as logged
-        self._error_wait = 0        # ms; > 0 while passes fail
+        self._failing = 0           # passes failed in a row
         self._dirty = False
         self._recheck_at = None
         self._first_query = True
@@ -250,15 +250,16 @@ class Locator:
             now = time.ticks_ms()
             try:
                 self.step(now)
-                self._error_wait = 0
+                self._failing = 0
             except Exception as e:  # a bug or MemoryError here must not end discovery for good
-                self._error_wait = min(self._error_wait * 2 or _ERROR_WAIT_MS, _ERROR_WAIT_MAX_MS)
-                self._step_failed(e)
-                await asyncio.sleep(self._error_wait / 1000)
+                self._failing += 1
+                wait_ms = retry.delay(self._failing, _ERROR_WAIT_MAX_MS, _ERROR_WAIT_MS)
+                self._step_failed(e, wait_ms)
+                await asyncio.sleep(wait_ms / 1000)
             fast = time.ticks_diff(self._fast_until, now) > 0
             await asyncio.sleep(_FAST_S if fast else _SLOW_S)
 
-    def _step_failed(self, e):
+    def _step_failed(self, e, wait_ms):
         # Logged once per cause (with the traceback where logging can give
         # one); the same error again only lengthens the wait.
         try:
@@ -267,7 +268,7 @@ class Locator:
                 self._error = crash.kind(e)
                 if self.log:
                     self.log.error("mDNS discovery pass failed: %s; going on, next pass in %d s", text,
-                                   self._error_wait // 1000)
+                                   wait_ms // 1000)
                     crash.print_trace(e)
         except Exception:  # MemoryError while logging: the task must go on all the same
             pass
@@ -315,7 +316,7 @@ class Locator:
         lost = self._sock.no_memory + c.no_memory if self._sock else c.no_memory
         if lost:
             out.append("%d packet(s) dropped for lack of memory" % lost)
-        if self._error_wait:
+        if self._failing:
             out.append("discovery failing: %s" % self._error)
         return "; ".join(out)
 

@@ -22,6 +22,8 @@ import time
 import network
 from machine import Pin
 
+from ven import retry
+
 # The LAN8720's RMII clock: GPIO17 out on the WROOM boards; the WROVER's PSRAM
 # takes GPIO16/17, so there it is GPIO0 (config.BOARDS lists the boards).
 _CLOCK_PIN_WROVER = 0
@@ -38,7 +40,7 @@ class NetworkError(Exception):
 
 
 class Link:
-    # Wi-Fi reconnect back-off (ms): doubles from the first to the second.
+    # Wi-Fi reconnect back-off (ms): doubles from the first to the second (ven.retry).
     RETRY_MIN_MS = 4000
     RETRY_MAX_MS = 120000
 
@@ -127,8 +129,8 @@ class Link:
         RETRY_MIN_MS after it was last up (or this started), then after a back-off doubling up to
         RETRY_MAX_MS; never while status() says it is associating. An interface that did not
         start is switched on again on the same back-off."""
-        wait = self.RETRY_MIN_MS
-        due = time.ticks_add(time.ticks_ms(), wait)
+        tries = 0  # attempts in a row since the link was last up
+        due = time.ticks_add(time.ticks_ms(), self.RETRY_MIN_MS)
         while True:
             now = time.ticks_ms()
             if self.nic is None:
@@ -138,19 +140,23 @@ class Link:
                         if self.log:
                             self.log.info("network: %s started", self.cfg["interface"])
                     except NetworkError as e:
-                        wait = min(wait * 2, self.RETRY_MAX_MS)
+                        tries += 1
                         if self.log:
-                            self.log.warning("%s; trying again in %d s", e, wait // 1000)
-                    due = time.ticks_add(now, wait)
+                            self.log.warning("%s; trying again in %d s", e, self._wait(tries) // 1000)
+                    due = time.ticks_add(now, self._wait(tries))
             elif self.poll() or not self.wifi:
-                wait = self.RETRY_MIN_MS
-                due = time.ticks_add(now, wait)
+                tries = 0
+                due = time.ticks_add(now, self.RETRY_MIN_MS)
             elif time.ticks_diff(now, due) >= 0:
                 if self.nic.status() != network.STAT_CONNECTING:
                     self._connect()
-                    wait = min(wait * 2, self.RETRY_MAX_MS)
-                due = time.ticks_add(now, wait)
+                    tries += 1
+                due = time.ticks_add(now, self._wait(tries))
             await asyncio.sleep_ms(period_ms)
+
+    def _wait(self, tries):
+        # ms until the next attempt after `tries` in a row: RETRY_MIN_MS, then doubling.
+        return retry.delay(tries + 1, self.RETRY_MAX_MS, self.RETRY_MIN_MS)
 
 
 def start(net_cfg, board="ESP32-POE"):

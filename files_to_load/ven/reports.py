@@ -41,12 +41,12 @@ import json
 
 from ven import isotime
 from ven.meter import FAILSAFE, IDLE, RUNNING
+from ven.pricemap import DUTY_MAX
+from ven.schedule import GAP
 
 REPORTABLE = ("SETPOINT", "OPERATING_STATE")
 MAX_EVENTS = 8  # events whose reports are tracked at once
-_DUTY_MAX = 65535
 _STATES = ("NORMAL", "IDLE_NORMAL", "RUNNING_NORMAL")
-_GAP = -float(1 << 127)  # ven.schedule.GAP
 
 
 def _int(d, key, default):
@@ -256,8 +256,8 @@ class Report:
         typ = self.plan.type
         if typ not in REPORTABLE:
             vals = self.src.values.get(typ)
-            v = vals[u % self.src.n] if vals is not None else _GAP
-            return None if v == _GAP else v
+            v = vals[u % self.src.n] if vals is not None else GAP
+            return None if v == GAP else v
         if self.plan.hist:
             got = self.applied(ci, s, e)
             if got is None:
@@ -267,7 +267,7 @@ class Report:
             duty = self.planned(ci, (s + e) // 2)
             state = FAILSAFE if duty is None else (IDLE if not duty else RUNNING)
         if typ == "SETPOINT":
-            return None if duty is None else round(duty * 1000 / _DUTY_MAX) / 10
+            return None if duty is None else round(duty * 1000 / DUTY_MAX) / 10
         return _STATES[state]
 
     def has_data(self):
