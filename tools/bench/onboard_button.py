@@ -70,7 +70,18 @@ elif STATE == "save":
     _hook(store, "write_atomic", "save")
 elif STATE == "dns":
     import socket
-    _hook(socket, "getaddrinfo", "dns")
+    _lookup = socket.getaddrinfo
+
+    def _no_dns(host, *args):
+        # A name (the NTP server's) is looked up: press, then fail at once as the
+        # ESP32 does without a DNS server. This host's resolver is never asked
+        # (a resolver daemon on a Unix socket would reach past the namespace).
+        if host[:1].isdigit():
+            return _lookup(host, *args)
+        _press("dns")
+        raise OSError(-202)
+
+    socket.getaddrinfo = _no_dns
 elif STATE == "backoff":
     from ven import retry
     _hook(retry, "delay", "backoff")
