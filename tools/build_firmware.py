@@ -21,7 +21,6 @@ nothing. Every command has a time limit; none asks questions.
 """
 import argparse
 import datetime
-import hashlib
 import os
 import re
 import shlex
@@ -29,6 +28,8 @@ import shutil
 import signal
 import subprocess
 import sys
+
+from tools.stage_device_libs import sha256_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(REPO, "build", "firmware")
@@ -106,16 +107,16 @@ def idf_version(idf_path):
     return "v{MAJOR}.{MINOR}.{PATCH}".format(**parts)
 
 
-def find_engine(env, which=shutil.which):
+def find_engine(env):
     """The container engine's executable, or None. CONTAINER_ENGINE picks one."""
     wanted = env.get(ENGINE_ENV)
     if wanted:
-        found = which(wanted, path=env.get("PATH"))
+        found = shutil.which(wanted, path=env.get("PATH"))
         if not found:
             raise FirmwareError("{}={} is not an executable on PATH".format(ENGINE_ENV, wanted))
         return found
     for name in ENGINES:
-        found = which(name, path=env.get("PATH"))
+        found = shutil.which(name, path=env.get("PATH"))
         if found:
             return found
     return None
@@ -152,11 +153,11 @@ class Environment:
         return cmd + ["-w", REPO, IDF_IMAGE] + list(argv)
 
 
-def choose_environment(mode, env, allow_other_idf=False, dry_run=False, which=shutil.which):
+def choose_environment(mode, env, allow_other_idf=False, dry_run=False):
     idf_path = env.get("IDF_PATH") or None
     if mode == "auto" and idf_path:
         mode = "idf"
-    engine = find_engine(env, which) if mode in ("auto", "container") else None
+    engine = find_engine(env) if mode in ("auto", "container") else None
     if mode == "auto":
         mode = "container" if engine else None
     if mode is None:
@@ -285,9 +286,9 @@ def _run(cmd, capture=False):
     return proc.returncode, (output.decode("utf-8", "replace").strip() if capture else "")
 
 
-def _capture(argv, timeout=30, cwd=None):
+def _capture(argv, timeout=30):
     try:
-        r = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return r.stdout.decode("utf-8", "replace").strip() if r.returncode == 0 else None
@@ -355,14 +356,6 @@ def sdkconfig_idf_version(path):
         return None
     m = re.search(r"\(ESP-IDF\)\s+v?(\d+\.\d+(?:\.\d+)?)", head)
     return "v" + m.group(1) if m else None
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def finish(plan, describe=None, now=None):

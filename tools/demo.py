@@ -130,14 +130,14 @@ def applied_percent(events, name, start, end):
     return total * 100 / 65535 / (end - start)
 
 
-def plot(events_path, scenario, png_path, names, reports=()):
+def plot(events, scenario, png_path, names, reports=()):
+    """events: the output log's records (events.jsonl)."""
+    if not events:
+        return False
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    events = [json.loads(line) for line in open(events_path) if line.strip()]
-    if not events:
-        return False
     t0 = events[0]["t"]
     fig, (ax_p, ax_d) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
     ev = scenario["events"][0]
@@ -248,7 +248,7 @@ def run(args):
         worst = max(worst, abs(mine - pct))
         print("report: %-12s interval %2s  %s + %3d s  SETPOINT %5.1f %%   (output log: %5.1f %%)"
               % (name, iid, time.strftime("%H:%M:%S", time.localtime(a)), b - a, pct, mine))
-    plotted = plot(events_path, scenario, png, names, reports)
+    plotted = plot(events, scenario, png, names, reports)
     print("demo: %d output changes printed; %d report interval(s), largest difference from the output log "
           "%.1f %%; firmware exit %d; log %s; plot %s" % (printer.lines, len(reports), worst, proc.returncode,
                                                         log_path, png if plotted else "(no data)"))

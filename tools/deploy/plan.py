@@ -107,6 +107,12 @@ def stage(repo, deploy_dir, mode, libraries, ca=None, mpy_cross=None):
     return items
 
 
+def parents(path):
+    """The folders above a board path, outermost first: "a/b/c.py" -> ["a", "a/b"]."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+
+
 def owned(keep=()):
     """Board paths (prefixes) whose files the upload removes when it has no newer
     copy: the app's ven/, and the libraries except those in `keep` (the board's own)."""
@@ -136,17 +142,8 @@ def changes(items, board, keep=()):
             continue
         if path.startswith(mine):
             remove.append(path)
-    dirs = set()
-    for i in move:
-        parts = i.path.split("/")[:-1]
-        for n in range(1, len(parts) + 1):
-            dirs.add("/".join(parts[:n]))
-    dirs = sorted(dirs, key=lambda d: (d.count("/"), d))
-    kept_dirs = set()
-    for path in want:
-        parts = path.split("/")[:-1]
-        for n in range(1, len(parts) + 1):
-            kept_dirs.add("/".join(parts[:n]))
+    dirs = sorted({d for i in move for d in parents(i.path)}, key=lambda d: (d.count("/"), d))
+    kept_dirs = {d for path in want for d in parents(path)}
     trees = tuple(p for p in mine if p.endswith("/"))
     rmdirs = [d for d in board.get("dirs", []) if d.startswith(trees) or d + "/" in trees]
     rmdirs = sorted((d for d in rmdirs if d not in kept_dirs), key=lambda d: (-d.count("/"), d))

@@ -94,6 +94,9 @@ class Tool:
             f.write(text)
         return path
 
+    def run_argv(self, path):
+        return self.base() + ["run", path]  # the same for mpremote and ampy
+
     def run_script(self, text, name, on_line=None, quiet=True):
         return self._run(self.run_argv(self._script_file(text, name)), on_line, quiet)
 
@@ -114,9 +117,6 @@ class Mpremote(Tool):
 
     def base(self):
         return [self.exe, "connect", self.port]
-
-    def run_argv(self, path):
-        return self.base() + ["run", path]
 
     def send(self, items, stage_dirs, progress):
         # One session: the folders, then each file with `fs cp` (-f: the PC has
@@ -149,9 +149,6 @@ class Ampy(Tool):
 
     def base(self):
         return [self.exe, "--port", self.port]
-
-    def run_argv(self, path):
-        return self.base() + ["run", path]
 
     def send(self, items, stage_dirs, progress, compress=True, budget=scripts.SCRIPT_BUDGET):
         # configs/device.json holds secrets: sent with `ampy put` from configs/,

@@ -313,11 +313,7 @@ class Upload:
     def send(self, items, board):
         total = len(items)
         width = len(str(total))
-        dirs = {scripts.STAGE}
-        for i in items:
-            parts = i.path.split("/")[:-1]
-            for n in range(1, len(parts) + 1):
-                dirs.add(scripts.STAGE + "/" + "/".join(parts[:n]))
+        dirs = {scripts.STAGE} | {scripts.STAGE + "/" + d for i in items for d in plan.parents(i.path)}
         stage_dirs = sorted((d.lstrip("/") for d in dirs), key=lambda d: (d.count("/"), d))
 
         def progress(n, item):

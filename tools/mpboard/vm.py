@@ -17,16 +17,17 @@ its README), which a user's clone does not have: every function here raises
 Unavailable with the reason then, and tests skip with it. Builds are cached
 under build/ and redone incrementally by make.
 """
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 
+from tools.stage_device_libs import SHARED_TARBALL, sha256_of
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
-TARBALL = os.path.join(os.path.dirname(REPO), "shared", "micropython", "micropython-1.27.0-src.tar.xz")
+TARBALL = SHARED_TARBALL
 TARBALL_SHA256 = "3183e263f30c23fa17d400f0ad55cfb45e1ff1ca6662deb165129aaca291f577"
 TREE = os.path.join(REPO, "build", "micropython-1.27.0")
 ONBOARD = os.path.join(HERE, "onboard")
@@ -38,14 +39,6 @@ class Unavailable(RuntimeError):
     """This VM cannot be had here; the text says why (tests skip with it)."""
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def source_tree():
     """The extracted MicroPython 1.27.0 tree (build/micropython-1.27.0), extracting it once."""
     stamp = os.path.join(TREE, ".extracted")
@@ -54,7 +47,7 @@ def source_tree():
     if not os.path.isfile(TARBALL):
         raise Unavailable("MicroPython source tarball not found at %s (../shared is beside CI's checkout, "
                           "not in a user's clone)" % TARBALL)
-    if _sha256(TARBALL) != TARBALL_SHA256:
+    if sha256_of(TARBALL) != TARBALL_SHA256:
         raise Unavailable("%s does not have the expected sha256 %s" % (TARBALL, TARBALL_SHA256))
     tmp = TREE + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)

