@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.host.test_stage_device_libs import need_staged  # noqa: E402
 from tools import build_firmware as bf  # noqa: E402
 from tools import stage_device_libs as sdl  # noqa: E402
 from tools.mpboard import vm  # noqa: E402
@@ -307,11 +308,6 @@ def source_tree():
         return vm.source_tree()
     except vm.Unavailable as e:
         pytest.skip(str(e))
-
-
-def need_staged():
-    if not sdl.is_staged(str(STAGED)):
-        pytest.skip("build/device_lib is not staged: run `make setup` (tests never download)")
 
 
 def manifestfile(tree):

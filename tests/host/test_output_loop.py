@@ -10,7 +10,7 @@ import json
 import math
 import os
 
-from tests.host.field_support import stop
+from tests.host.field_support import NO_NTP, stop
 from tests.host.simboard import board  # noqa: F401 (pytest fixture)
 from tools.hostsim import clock as simclock
 from tools.hostsim import machine as simmachine
@@ -22,7 +22,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # 30 s re-check or poll, with room for a loaded 2-core CI machine.
 LATE_MS = 400
 PIN = 4
-NO_NTP = {"ntp_servers": [], "ntp_interval_s": 3600, "ntp_timeout_ms": 500, "http_date_fallback": False}
 
 
 def channels(**extra):
@@ -68,8 +67,6 @@ async def start_loop(sched, chans=None, clock_cfg=NO_NTP):
     outs.apply = counted
     task = asyncio.create_task(mainloop.output_loop(outs, st))
     return st, outs, task, calls
-
-
 
 
 async def until(cond, timeout_s):
@@ -206,13 +203,10 @@ def test_each_channel_follows_its_own_payload_type(board):
     assert asyncio.run(go())
 
 
-
 def test_the_meter_records_what_the_load_got_for_setpoint_reports(board):
     # What mainloop._send_reports passes as applied(): each channel's meter. An
     # interval spent half at fail-safe (failsafe_duty 0) and half at full duty reports
     # ~50 % SETPOINT and state NORMAL (fail-safe); an inverted channel reports the load's duty.
-    import json as _json
-
     from ven.outputs import Outputs
     from ven.reports import Reporter
     from ven.schedule import Builder
@@ -241,7 +235,7 @@ def test_the_meter_records_what_the_load_got_for_setpoint_reports(board):
         if not due:
             break
         for key, report in due:
-            body = _json.loads(b"".join(report.pieces())) if hasattr(report, "pieces") else report
+            body = json.loads(b"".join(report.pieces())) if hasattr(report, "pieces") else report
             got[(body["payloadDescriptors"][0]["payloadType"], body["resources"][0]["intervals"][0]["id"])] = [
                 res["intervals"][0]["payloads"][0]["values"][0] for res in body["resources"]]
             r.sent(key)

@@ -29,6 +29,7 @@ import pytest
 
 from tests.conftest import needs_netns
 from tests.host.client_support import write
+from tests.host.field_support import REPL_MS
 from tests.mpboard.test_firmware_on_micropython import available
 from tools.devvtn.launch import DevVtn
 from tools.mpboard.run import Board
@@ -39,7 +40,6 @@ pytestmark = needs_netns
 HEAP = {"mpy": "192k", "frozen": "96k", "pypi": "512k"}
 FAILSAFE = 1234
 CHANNEL_FS = dict(CHANNEL, failsafe_duty=FAILSAFE)
-REPL_MS = 25 * 3600 * 1000
 # After main.py returns: what ven.mainloop.state and the link say at the REPL.
 AT_REPL = ("import ven.mainloop, network\n"
            "print('STATE', repr(ven.mainloop.state))\n"

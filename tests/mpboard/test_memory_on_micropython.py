@@ -14,10 +14,10 @@ import pytest
 
 from tests.conftest import needs_netns
 from tests.host.client_support import write
+from tests.mpboard.test_firmware_on_micropython import available
 from tools.bench import mp_heap
 from tools.devvtn.launch import DevVtn
-from tools.mpboard import vm
-from tools.mpboard.run import Board, executable
+from tools.mpboard.run import Board
 from tools.mpboard.scenario import CLIENT_ID, SECRET, day_scenario, device_config
 
 pytestmark = needs_netns
@@ -29,10 +29,7 @@ BUDGET = 72 * 1024
 
 @pytest.fixture(scope="module")
 def frozen():
-    try:
-        executable("frozen")
-    except vm.Unavailable as e:
-        pytest.skip(str(e))
+    available("frozen")
 
 
 def test_the_frozen_app_runs_clean_within_the_budget(frozen, tmp_path):

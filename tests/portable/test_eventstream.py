@@ -204,10 +204,6 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(b.events, 7)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class ItemReducerTest(unittest.TestCase):
     BODY = (b'[{"id": "a", "programName": "caf\xc3\xa9 \\"x\\" ]}", "big": [1, [2, {"k": "}"}]]},'
             b' 7, "s", null, [1, 2], {"id": "b"}]')
@@ -259,3 +255,7 @@ class ItemReducerTest(unittest.TestCase):
             with self.assertRaises(ValueError):
                 r.feed(body)
                 r.finish()
+
+
+if __name__ == "__main__":
+    unittest.main()

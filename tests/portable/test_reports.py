@@ -27,8 +27,6 @@ CHANNELS = [{"name": "heater", "payload_type": "PRICE"}, {"name": "charger", "pa
             {"name": "fan", "payload_type": "SIMPLE"}]
 
 
-
-
 def intervals(*descriptors, eid="ev", n=4, period=0, until=None, values=True, program="prog-1"):
     vals = {"PRICE": PRICES[:n]} if values else {}
     return Intervals(eid, program, "2025-12-31T00:00:00Z", list(descriptors), T0, period, until, n, IDS[:n],

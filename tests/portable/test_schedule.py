@@ -647,10 +647,6 @@ class PersistenceTest(unittest.TestCase):
         self.assertEqual(os.listdir(self.dir), ["schedule.bin"])
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class ReportIntervalsTest(unittest.TestCase):
     # The windows the builder keeps for reports: shared with the track for plain
     # events (nothing copied), own arrays otherwise; ids only when they are not 0..n-1.
@@ -686,3 +682,7 @@ class ReportIntervalsTest(unittest.TestCase):
         rep, = self.build(self.event(own_periods=True))
         self.assertEqual(rep.step, None)
         self.assertEqual([rep.window(u)[1:] for u in range(4)], [(T0 + 2 * k * H, T0 + (2 * k + 1) * H) for k in range(4)])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -92,7 +92,6 @@ class NamePreferenceTest(unittest.TestCase):
             self.assertFalse(is_ip(host), host)
 
 
-
 class HostNameTest(unittest.TestCase):
     # A real VTN put its DNS-SD instance name in the SRV target and its IP in
     # local_url: an instance name is not a host name and never goes into a URL.
