@@ -17,6 +17,8 @@ def _need(path, what):
 @pytest.fixture
 def sandbox(tmp_path):
     _need(os.path.join(support.DEVICE_LIB, "mdns_client", "__init__.py"), "staged device libraries")
+    # logging comes from the mip index (internet) or ../shared's MicroPython tarball.
+    _need(os.path.join(support.DEVICE_LIB, "logging.py"), "micropython-lib logging, staged")
     return support.make_sandbox(str(tmp_path / "repo"))
 
 

@@ -37,10 +37,20 @@ KINDS = ("mpy", "frozen", "pypi")
 
 
 def executable(kind):
-    """The VM for a deploy kind (building it if needed); raises vm.Unavailable."""
+    """The VM for a deploy kind (building it if needed); raises vm.Unavailable,
+    also when what the kind deploys besides the app is not staged."""
+    if kind != "frozen":
+        _staged_logging()
     if kind == "pypi":
         return vm.pypi()
     return vm.build("app" if kind == "frozen" else "board")
+
+
+def _staged_logging():
+    # Staged by `make setup` from the mip index (internet) or ../shared's tarball.
+    if not os.path.isfile(os.path.join(DEVICE_LIB, "logging.py")):
+        raise vm.Unavailable("micropython-lib logging is not staged in build/device_lib (`make setup` "
+                             "stages it with internet access, or from the MicroPython tarball in ../shared)")
 
 
 def _compiler(kind):
@@ -75,8 +85,7 @@ def deploy(flash, kind, config):
         json.dump(config, f)
     if kind == "frozen":
         return
-    if not os.path.isfile(os.path.join(DEVICE_LIB, "logging.py")):
-        raise vm.Unavailable("micropython-lib logging is not staged in build/device_lib (see `make setup`)")
+    _staged_logging()
     cross = _compiler(kind)
     _compile_tree(cross, os.path.join(FIRMWARE, "ven"), os.path.join(flash, "ven"))
     _compile_tree(cross, os.path.join(DEVICE_LIB, "mdns_client"), os.path.join(flash, "lib", "mdns_client"))
